@@ -1,0 +1,71 @@
+"""Command line: ``python -m shared dry-run ...`` and ``python -m shared serve ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from shared.csv_source import SourceError
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    from shared.dry_run import DryRunOptions, dry_run
+
+    options = DryRunOptions(
+        source=Path(args.source),
+        email_column=args.email_column,
+        phone_column=args.phone_column,
+        mobile_ad_id_column=args.mobile_ad_id_column,
+        default_region=args.default_region.upper(),
+        segment=args.segment,
+    )
+    try:
+        if args.hashes_out:
+            with open(args.hashes_out, "w", encoding="utf-8", newline="\n") as out:
+                summary = dry_run(options, out)
+        else:
+            summary = dry_run(options)
+    except SourceError as exc:
+        print(f"dry-run: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"dry-run: {exc.filename or args.source}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, sort_keys=False))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from shared.local_host import serve
+
+    return serve(port=args.port)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    parser = argparse.ArgumentParser(prog="python -m shared")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dry = commands.add_parser("dry-run", help="check an export or CSV file; send nothing")
+    dry.add_argument("source", help="export folder (holding model.json) or one CSV file")
+    dry.add_argument("--email-column", required=True)
+    dry.add_argument("--phone-column")
+    dry.add_argument("--mobile-ad-id-column")
+    dry.add_argument("--default-region", default="US", help="ISO country for national phones")
+    dry.add_argument("--segment", help="entity of model.json (needed when there are several)")
+    dry.add_argument("--hashes-out", help="write SCHEMA<TAB>hash lines, sorted")
+    dry.set_defaults(handler=_dry_run)
+
+    serve = commands.add_parser("serve", help="run the app locally against Azurite")
+    serve.add_argument("--port", type=int, default=7071)
+    serve.set_defaults(handler=_serve)
+
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

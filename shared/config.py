@@ -1,0 +1,239 @@
+"""App settings: one frozen object, read once, from the environment first.
+
+Order of precedence (issue 2, "Local run"): environment variables (app settings in Azure),
+then the ``Values`` of ``local.settings.json`` in the working directory, then the defaults
+below. Every setting the code reads is listed in :data:`APP_SETTINGS`, which the
+infrastructure tests compare with the Bicep app settings.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Setting name -> default (``None`` means "no default"). Kept in one place so that
+#: ``infra/`` and ``local.settings.example.json`` can be checked against it.
+APP_SETTINGS: dict[str, str | None] = {
+    # Host storage (queues, run state, staging). Locally a connection string; in Azure the
+    # identity-based ``AzureWebJobsStorage__*`` settings below.
+    "AzureWebJobsStorage": None,
+    "AzureWebJobsStorage__accountName": None,
+    "AzureWebJobsStorage__blobServiceUri": None,
+    "AzureWebJobsStorage__queueServiceUri": None,
+    "AzureWebJobsStorage__clientId": None,
+    "AZURE_CLIENT_ID": None,
+    # Queues and containers of this app.
+    "RUN_QUEUE_NAME": "export-runs",
+    "BATCH_QUEUE_NAME": "upload-batches",
+    "STATE_CONTAINER": "snap-audience-state",
+    "STAGING_CONTAINER": "snap-audience-staging",
+    # Where Customer Insights writes its exports (defaults to host storage).
+    "EXPORTS_ACCOUNT_URL": None,
+    "EXPORTS_CONNECTION_STRING": None,
+    "EXPORTS_CONTAINER": "customer-insights",
+    "EXPORTS_PREFIX": "",
+    # Schedules and data rules.
+    "REFRESH_SCHEDULE": "0 0 3 * * *",
+    "DEFAULT_PHONE_REGION": "US",
+    "MASS_REMOVAL_THRESHOLD": "0.5",
+    "REMOVE_CHUNK_SIZE": "10000",
+    # Snap Marketing API.
+    "SNAPCHAT_API_URL": "https://adsapi.snapchat.com",
+    "SNAPCHAT_ACCOUNTS_URL": "https://accounts.snapchat.com",
+    "SNAPCHAT_CLIENT_ID": None,
+    "SNAPCHAT_CLIENT_SECRET": None,
+    "SNAPCHAT_MAX_REQUESTS_PER_SECOND": "8",
+    "SNAPCHAT_RETRY_BUDGET_SECONDS": "120",
+    "SNAPCHAT_REQUEST_TIMEOUT_SECONDS": "60",
+    # Secrets and the public address of the app (OAuth redirect).
+    "KEY_VAULT_URI": None,
+    "LOCAL_SECRETS_FILE": ".local/secrets.json",
+    "PUBLIC_BASE_URL": "http://127.0.0.1:7071",
+    # Telemetry.
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": None,
+}
+
+#: Environment variables that exist only when the code runs on Azure App Service / Functions.
+AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "CONTAINER_NAME")
+
+DEVELOPMENT_STORAGE = "UseDevelopmentStorage=true"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unusable. The message names the setting, never its value."""
+
+
+def _local_settings_values(path: Path) -> Mapping[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is not readable JSON: {exc.__class__.__name__}") from None
+    values = data.get("Values", {}) if isinstance(data, dict) else {}
+    return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All app settings, resolved. Build with :meth:`from_env`; tests pass ``overrides``.
+
+    ``values`` holds every resolved setting by its app-setting name; typed properties
+    give the ones the code needs, with units in their names.
+    """
+
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        local_settings: Path | None = Path("local.settings.json"),
+        overrides: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Resolve settings: ``overrides`` > environment > ``local.settings.json`` > defaults."""
+        env = os.environ if environ is None else environ
+        local = _local_settings_values(local_settings) if local_settings else {}
+        resolved: dict[str, str] = {}
+        for name, default in APP_SETTINGS.items():
+            value = env.get(name, local.get(name, default))
+            if value is not None:
+                resolved[name] = value
+        # Keep unknown local values too (e.g. FUNCTIONS_WORKER_RUNTIME) for completeness.
+        for name, value in local.items():
+            resolved.setdefault(name, value)
+        if overrides:
+            resolved.update(overrides)
+        return cls(values=resolved)
+
+    # -- helpers -------------------------------------------------------------------------
+    def get(self, name: str) -> str | None:
+        """The raw value of a setting, or ``None``."""
+        value = self.values.get(name)
+        return value if value not in (None, "") else None
+
+    def require(self, name: str) -> str:
+        """The value of a required setting; :class:`ConfigError` naming it when missing."""
+        value = self.get(name)
+        if value is None:
+            raise ConfigError(f"app setting {name} is required but not set")
+        return value
+
+    def _number(self, name: str) -> float:
+        raw = self.require(name)
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"app setting {name} must be a number") from None
+
+    # -- typed views ---------------------------------------------------------------------
+    @property
+    def running_in_azure(self) -> bool:
+        """True when a marker of the App Service / Functions host is in the environment."""
+        return any(os.environ.get(m) for m in AZURE_HOST_MARKERS)
+
+    @property
+    def storage_connection_string(self) -> str | None:
+        """Host storage as a connection string (local), or ``None`` for identity-based."""
+        value = self.get("AzureWebJobsStorage")
+        if value is None and self.get("AzureWebJobsStorage__accountName") is None:
+            if self.get("AzureWebJobsStorage__blobServiceUri") is None:
+                return DEVELOPMENT_STORAGE
+        return value
+
+    @property
+    def blob_service_url(self) -> str:
+        """Blob endpoint of host storage for identity-based access."""
+        uri = self.get("AzureWebJobsStorage__blobServiceUri")
+        if uri:
+            return uri
+        account = self.require("AzureWebJobsStorage__accountName")
+        return f"https://{account}.blob.core.windows.net"
+
+    @property
+    def queue_service_url(self) -> str:
+        """Queue endpoint of host storage for identity-based access."""
+        uri = self.get("AzureWebJobsStorage__queueServiceUri")
+        if uri:
+            return uri
+        account = self.require("AzureWebJobsStorage__accountName")
+        return f"https://{account}.queue.core.windows.net"
+
+    @property
+    def run_queue(self) -> str:
+        return self.require("RUN_QUEUE_NAME")
+
+    @property
+    def batch_queue(self) -> str:
+        return self.require("BATCH_QUEUE_NAME")
+
+    @property
+    def state_container(self) -> str:
+        return self.require("STATE_CONTAINER")
+
+    @property
+    def staging_container(self) -> str:
+        return self.require("STAGING_CONTAINER")
+
+    @property
+    def default_phone_region(self) -> str:
+        return self.require("DEFAULT_PHONE_REGION").upper()
+
+    @property
+    def mass_removal_threshold(self) -> float:
+        """Share of the audience (0..1) a run may remove without ``allow_mass_removal``."""
+        value = self._number("MASS_REMOVAL_THRESHOLD")
+        if not 0 <= value <= 1:
+            raise ConfigError("app setting MASS_REMOVAL_THRESHOLD must be between 0 and 1")
+        return value
+
+    @property
+    def remove_chunk_size(self) -> int:
+        """Identifiers per DELETE request (1..100,000); peers report large DELETE bodies failing."""
+        value = int(self._number("REMOVE_CHUNK_SIZE"))
+        if not 1 <= value <= 100_000:
+            raise ConfigError("app setting REMOVE_CHUNK_SIZE must be between 1 and 100000")
+        return value
+
+    @property
+    def snapchat_api_url(self) -> str:
+        return self.require("SNAPCHAT_API_URL").rstrip("/")
+
+    @property
+    def snapchat_accounts_url(self) -> str:
+        return self.require("SNAPCHAT_ACCOUNTS_URL").rstrip("/")
+
+    @property
+    def snapchat_max_rps(self) -> float:
+        """Requests per second this instance sends per access token (Snap allows ~10)."""
+        return self._number("SNAPCHAT_MAX_REQUESTS_PER_SECOND")
+
+    @property
+    def snapchat_retry_budget_s(self) -> float:
+        """Seconds one call may spend retrying 429/5xx/transport errors before giving up."""
+        return self._number("SNAPCHAT_RETRY_BUDGET_SECONDS")
+
+    @property
+    def snapchat_timeout_s(self) -> float:
+        """Seconds to wait for one HTTP response from Snap."""
+        return self._number("SNAPCHAT_REQUEST_TIMEOUT_SECONDS")
+
+    @property
+    def public_base_url(self) -> str:
+        return self.require("PUBLIC_BASE_URL").rstrip("/")
+
+    @property
+    def oauth_redirect_uri(self) -> str:
+        """The redirect URI registered on the Snap OAuth app."""
+        return f"{self.public_base_url}/api/oauth/snapchat/callback"
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, resolved at first use (never at import)."""
+    return Settings.from_env()

@@ -1,0 +1,130 @@
+"""Spooling 32-byte digests into partitions by hash prefix, so any export size fits in memory.
+
+Digests are partitioned by their leading bits (``2**bits`` partitions, ``bits`` in 0..8);
+each partition is later loaded alone, deduplicated and sorted. Because partitions follow
+the digest order, concatenating sorted partitions gives a globally sorted list. Files hold
+raw concatenated digests (32 bytes each), never raw identifiers.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+from shared.identifiers import SCHEMAS, Schema
+
+DIGEST_BYTES = 32
+#: Source bytes per partition that :func:`partition_bits` aims for (memory per diff step).
+TARGET_SOURCE_BYTES_PER_PARTITION = 48 * 1024 * 1024
+MAX_PARTITION_BITS = 8
+
+
+def partition_bits(source_bytes: int) -> int:
+    """Prefix bits for an export of ``source_bytes``: 0 (one partition) up to 8 (256)."""
+    if source_bytes <= TARGET_SOURCE_BYTES_PER_PARTITION:
+        return 0
+    return min(
+        MAX_PARTITION_BITS, math.ceil(math.log2(source_bytes / TARGET_SOURCE_BYTES_PER_PARTITION))
+    )
+
+
+def partition_of(digest: bytes, bits: int) -> int:
+    """Partition index of a digest: its first ``bits`` bits."""
+    return digest[0] >> (8 - bits) if bits else 0
+
+
+def split_digests(data: bytes) -> list[bytes]:
+    """A concatenation of digests as a list of 32-byte values."""
+    if len(data) % DIGEST_BYTES:
+        raise ValueError(f"digest data of {len(data)} bytes is not a multiple of 32")
+    return [data[i : i + DIGEST_BYTES] for i in range(0, len(data), DIGEST_BYTES)]
+
+
+def sorted_unique(chunks: Iterable[bytes]) -> tuple[list[bytes], int]:
+    """Sorted distinct digests of concatenated digest data, and how many were duplicates."""
+    values: set[bytes] = set()
+    total = 0
+    for data in chunks:
+        parts = split_digests(data)
+        total += len(parts)
+        values.update(parts)
+    return sorted(values), total - len(values)
+
+
+class PartitionWriter(Protocol):
+    """Where a :class:`HashSpool` writes: appends ``data`` to (schema, partition)."""
+
+    def write(self, schema: Schema, partition: int, data: bytes) -> None: ...
+
+
+class HashSpool:
+    """Buffers digests per (schema, partition) and hands full buffers to a writer.
+
+    ``buffer_bytes`` bounds the memory held across all buffers. Call :meth:`flush` at the
+    end. ``counts[schema]`` is the number of digests added.
+    """
+
+    def __init__(self, writer: PartitionWriter, bits: int, buffer_bytes: int = 32 << 20) -> None:
+        self.bits = bits
+        self._writer = writer
+        self._shift = 8 - bits
+        self.buffers: dict[Schema, list[bytearray]] = {
+            s: [bytearray() for _ in range(1 << bits)] for s in SCHEMAS
+        }
+        self._limit = max(DIGEST_BYTES, buffer_bytes // (len(SCHEMAS) << bits))
+        self._buffered = 0
+        self._budget = buffer_bytes
+        self.counts: dict[Schema, int] = {s: 0 for s in SCHEMAS}
+
+    def add(self, schema: Schema, digest: bytes) -> None:
+        """Add one digest (used by code outside the hot loop)."""
+        self.buffers[schema][digest[0] >> self._shift if self.bits else 0] += digest
+        self.counts[schema] += 1
+        self._buffered += DIGEST_BYTES
+        if self._buffered >= self._budget:
+            self.flush(partial=True)
+
+    def note_added(self, schema: Schema, count: int) -> None:
+        """Account for ``count`` digests appended directly to :attr:`buffers`."""
+        self.counts[schema] += count
+        self._buffered += count * DIGEST_BYTES
+        if self._buffered >= self._budget:
+            self.flush(partial=True)
+
+    def flush(self, partial: bool = False) -> None:
+        """Write buffered digests; with ``partial`` only buffers above their share."""
+        for schema, buffers in self.buffers.items():
+            for partition, buffer in enumerate(buffers):
+                if buffer and (not partial or len(buffer) >= self._limit):
+                    self._writer.write(schema, partition, bytes(buffer))
+                    self._buffered -= len(buffer)
+                    buffer.clear()
+        if partial and self._buffered >= self._budget // 2:
+            self.flush(partial=False)
+
+
+class LocalPartitionFiles:
+    """A :class:`PartitionWriter` over temporary local files (used by ``dry-run``)."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="snap-hashes-")
+        self.root = Path(self._dir.name)
+
+    def path(self, schema: Schema, partition: int) -> Path:
+        return self.root / f"{schema.value}-{partition:03d}.bin"
+
+    def write(self, schema: Schema, partition: int, data: bytes) -> None:
+        with open(self.path(schema, partition), "ab") as handle:
+            handle.write(data)
+
+    def read(self, schema: Schema, partition: int) -> bytes:
+        try:
+            return self.path(schema, partition).read_bytes()
+        except FileNotFoundError:
+            return b""
+
+    def close(self) -> None:
+        self._dir.cleanup()
