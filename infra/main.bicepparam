@@ -1,0 +1,32 @@
+using 'main.bicep'
+
+// Parameters of one deployment (docs/deploy.md, "Deploy to Azure", step 5).
+// Values that differ per user are read from environment variables so that this file can stay
+// in git unchanged; a missing required variable fails the deployment with its name.
+// Secrets never go here: the Snap client secret is stored in the config vault afterwards.
+
+// Required
+param environmentName = readEnvironmentVariable('SNAPAUD_ENV_NAME', 'snapaud')
+param authClientId = readEnvironmentVariable('AUTH_CLIENT_ID')
+
+// Empty on the first deployment; set once the Snap OAuth app exists (its redirect URI must be
+// the SNAPCHAT_REDIRECT_URI output, and Snap does not let you edit it later).
+param snapchatClientId = readEnvironmentVariable('SNAPCHAT_CLIENT_ID', '')
+
+// Customer Insights exports: leave EXPORTS_STORAGE_ACCOUNT unset to create the container in
+// the app's own storage account; set it (and EXPORTS_RESOURCE_GROUP when it lives elsewhere)
+// to read an existing account.
+param exportsStorageAccountName = readEnvironmentVariable('EXPORTS_STORAGE_ACCOUNT', '')
+param exportsStorageAccountResourceGroup = readEnvironmentVariable('EXPORTS_RESOURCE_GROUP', '')
+param exportsContainerName = readEnvironmentVariable('EXPORTS_CONTAINER', 'customer-insights')
+param exportsPrefix = readEnvironmentVariable('EXPORTS_PREFIX', '')
+
+// Scale: Snap allows about 10 requests/s per access token. Worst case the upload rate per token
+// is maximumInstanceCount x host.json queues.batchSize x snapchatMaxRequestsPerSecond.
+param maximumInstanceCount = 1
+param instanceMemoryMB = 2048
+param snapchatMaxRequestsPerSecond = '8'
+
+// Daily refresh at 03:00 UTC (six-field NCRONTAB; Flex Consumption always uses UTC).
+param refreshSchedule = '0 0 3 * * *'
+param defaultPhoneRegion = 'US'
