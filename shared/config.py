@@ -58,7 +58,7 @@ APP_SETTINGS: dict[str, str | None] = {
 }
 
 #: Environment variables that exist only when the code runs on Azure App Service / Functions.
-AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME", "CONTAINER_NAME")
+AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
 
 DEVELOPMENT_STORAGE = "UseDevelopmentStorage=true"
 

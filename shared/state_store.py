@@ -115,7 +115,7 @@ class StateStore:
             chunk = names[start : start + 256]
             try:
                 self.container.delete_blobs(*chunk)
-            except Exception:  # noqa: BLE001 - batch delete unsupported: one by one
+            except Exception:
                 for name in chunk:
                     self.delete(name)
         return len(names)
@@ -135,7 +135,9 @@ class StateStore:
             blob = self.container.get_blob_client(name)
             if length == 0:
                 return b""
-            return blob.download_blob(offset=offset or None, length=length).readall()
+            if length is None and not offset:
+                return blob.download_blob().readall()
+            return blob.download_blob(offset=offset, length=length).readall()
         except ResourceNotFoundError:
             return b""
 

@@ -92,27 +92,27 @@ class BlobExportStore:
     """An :class:`~shared.cdm_export.ExportStore` over one blob container."""
 
     def __init__(self, container: ContainerClient) -> None:
-        self._container = container
+        self.container = container
 
     def list(self, prefix: str) -> Iterator[StoredFile]:
         try:
-            for blob in self._container.list_blobs(name_starts_with=prefix):
+            for blob in self.container.list_blobs(name_starts_with=prefix):
                 yield StoredFile(blob.name, int(blob.size or 0))
         except ResourceNotFoundError:
             raise SourceError(
-                f"container '{self._container.container_name}' does not exist"
+                f"container '{self.container.container_name}' does not exist"
             ) from None
 
     def open(self, name: str) -> BinaryIO:
         try:
-            downloader = self._container.get_blob_client(name).download_blob(max_concurrency=1)
+            downloader = self.container.get_blob_client(name).download_blob(max_concurrency=1)
         except ResourceNotFoundError:
             raise SourceError(f"{name}: not found (deleted while the run started?)") from None
         return buffered(downloader.chunks())
 
     def read_bytes(self, name: str) -> bytes | None:
         try:
-            return self._container.get_blob_client(name).download_blob().readall()
+            return self.container.get_blob_client(name).download_blob().readall()
         except ResourceNotFoundError:
             return None
 

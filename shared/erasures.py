@@ -1,0 +1,122 @@
+"""Erasure: remove a person from every audience and every snapshot, recorded by hash only.
+
+``POST /api/erasures`` (Admin) with ``email``/``phone``/``mobile_ad_id`` values: each is
+normalised and hashed by :mod:`shared.identifiers` (the raw value is dropped at once),
+removed with ``DELETE /v1/segments/{id}/users`` from the audience of every export, removed
+from every export's snapshot (only where the Snap call succeeded, so a failed removal is
+repaired by the next mirror run), and recorded as ``erasures/<SCHEMA>/<digest>.json`` with
+its time. A later run drops the digest from any export file written *before* the erasure,
+so an older export cannot add the person back; a newer export that lists them again does.
+Follows Fides' erasure model (``research/snap-marketing-api.md`` section 8).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from shared import layout, snapshots
+from shared.identifiers import InvalidReason, Schema, digest_function
+from shared.models import Connection, Export, utc_now
+from shared.services import Services
+from shared.snapchat import SnapchatError
+
+log = logging.getLogger(__name__)
+
+ErasureIndex = dict[Schema, dict[bytes, datetime]]
+
+
+def hash_erasure_values(values: dict[str, str | None], default_region: str) -> dict[Schema, str]:
+    """Digest (hex) per schema of the given raw values; ``ValueError`` naming an invalid field.
+
+    ``values`` keys are data-matching field names (``email``, ``phone``, ``mobile_ad_id``).
+    """
+    digests: dict[Schema, str] = {}
+    for field, schema in (
+        ("email", Schema.EMAIL),
+        ("phone", Schema.PHONE),
+        ("mobile_ad_id", Schema.MOBILE_AD_ID),
+    ):
+        raw = values.get(field)
+        if raw is None:
+            continue
+        result = digest_function(schema, default_region)(raw)
+        if isinstance(result, InvalidReason):
+            raise ValueError(f"{field} is not valid ({result.value})")
+        digests[schema] = result.hex()
+    if not digests:
+        raise ValueError("give at least one of email, phone, mobile_ad_id")
+    return digests
+
+
+def load_index(services: Services) -> ErasureIndex:
+    """Every recorded erasure: digest -> erasure time, per schema (small: one per person)."""
+    index: ErasureIndex = {schema: {} for schema in Schema}
+    for name in services.state.names(layout.ERASURES_PREFIX):
+        parts = name.split("/")
+        if len(parts) != 3 or not parts[2].endswith(".json"):
+            continue
+        record = services.state.get(name)
+        if record is None:
+            continue
+        schema = Schema(parts[1])
+        index[schema][bytes.fromhex(parts[2][:-5])] = _parse_time(record["erased_at"])
+    return index
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def erase(services: Services, digests: dict[Schema, str], requested_by: str) -> dict[str, Any]:
+    """Carry out an erasure; returns per-export results (no raw values)."""
+    erased_at = utc_now()
+    for schema, digest in digests.items():
+        services.state.put(
+            layout.erasure(schema, digest), {"erased_at": erased_at, "requested_by": requested_by}
+        )
+    results = []
+    for name in services.state.names("exports/"):
+        document = services.state.get(name)
+        if document is None:
+            continue
+        export = Export.model_validate(document)
+        results.append(_erase_from_export(services, export, digests))
+    log.info("erasure recorded for %d schema(s) across %d export(s)", len(digests), len(results))
+    return {
+        "erased_at": erased_at,
+        "hashes": {s.value: d for s, d in digests.items()},
+        "exports": results,
+    }
+
+
+def _erase_from_export(
+    services: Services, export: Export, digests: dict[Schema, str]
+) -> dict[str, Any]:
+    result: dict[str, Any] = {"export_id": export.id, "audience_id": export.audience_id}
+    connection_doc = services.state.get(layout.connection(export.connection_id))
+    removed_from_audience: list[Schema] = []
+    if export.audience_id and connection_doc is not None:
+        connection = Connection.model_validate(connection_doc)
+        if connection.signed_in is not None:
+            client = services.snapchat(connection.id)
+            for schema, digest in digests.items():
+                try:
+                    client.remove_users(export.audience_id, schema, [digest])
+                    removed_from_audience.append(schema)
+                except SnapchatError as exc:
+                    result.setdefault("errors", []).append(f"{schema.value}: {exc}")
+    result["removed_from_audience"] = [s.value for s in removed_from_audience]
+    removed = 0
+    if export.snapshot is not None:
+        for schema in removed_from_audience:
+            removed += snapshots.remove_digests(
+                services.state,
+                export.id,
+                export.snapshot,
+                schema,
+                {bytes.fromhex(digests[schema])},
+            )
+    result["removed_from_snapshot"] = removed
+    return result

@@ -1,0 +1,932 @@
+"""The steps of a run, from the newest export in Blob Storage to the Snapchat audience.
+
+A run moves through phases, each fanned out through a Storage queue::
+
+    plan (1)      pre-flight the audience, find the newest complete export, plan the parts
+    read (n)      one per CSV part: stream, normalise, hash -> staging, partitioned by hash
+    diff (2^b)    one per hash partition: dedupe, compare with the snapshot -> adds/removes
+    [clear (1)]   only for full_refresh "clear_first": empty the audience, wait until empty
+    upload (k)    batch queue: one Snap request of <= 100,000 identifiers, one schema, one op
+    finalize      by the last batch: swap the snapshot, read the audience back, finish
+
+Delivery is at-least-once: each item writes a completion record once (``If-None-Match``)
+and a redelivered message whose record exists only re-checks the fan-in. The worker that
+completes a phase *claims* the transition (a create-once blob) and starts the next phase;
+a redelivery after a crash re-sends the next phase's messages, which are idempotent too.
+
+Safety: nothing is sent before every diff is done and the mass-removal rail has passed;
+the snapshot changes only when every batch succeeded. Permanent errors (no such audience,
+no permission, sign-in revoked, an unusable export) end the run ``failed`` with a message
+naming the export and audience; transient ones raise so the queue retries the message,
+and the poison-queue handlers record a message that kept failing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from shared import erasures, layout, snapshots
+from shared.cdm_export import SegmentExport, resolve_segment
+from shared.csv_source import CsvFile, SourceError, iter_columns
+from shared.hash_spool import DIGEST_BYTES, HashSpool, partition_bits, sorted_unique, split_digests
+from shared.identifiers import SCHEMA_OF_FIELD, SCHEMAS, Schema
+from shared.models import (
+    Connection,
+    Export,
+    Run,
+    RunError,
+    RunStatus,
+    Snapshot,
+    SyncMode,
+    utc_now,
+)
+from shared.profile_hashes import FieldMapping, ReadCounts, hash_profiles
+from shared.queues import decode
+from shared.services import Services
+from shared.snapchat import (
+    MAX_IDENTIFIERS_PER_REQUEST,
+    SnapchatAuthError,
+    SnapchatError,
+    SnapchatNotFoundError,
+    SnapchatPermissionError,
+)
+from shared.state_store import BlockWriter
+from shared.telemetry import run_context
+
+log = logging.getLogger(__name__)
+
+#: Snap's documented minimum before an audience can be targeted (peers: 1,000 matched).
+MIN_TARGETABLE_USERS = 1000
+#: How long the ``clear`` step waits for ``all_users`` removal to show, in seconds.
+CLEAR_WAIT_S = 120.0
+
+
+class RunFailed(Exception):
+    """Ends the run as ``failed`` without retrying. ``code`` is stable, ``message`` is safe."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# -- entry points (called by the queue triggers) -------------------------------------------
+
+
+def handle_run_message(services: Services, body: bytes, dequeue_count: int | None = None) -> None:
+    """Run one step from the run queue (``plan``/``read``/``diff``/``clear``)."""
+    message = decode(body)
+    run_id = str(message["run_id"])
+    steps: dict[str, Callable[[], None]] = {
+        "plan": lambda: plan(services, run_id),
+        "read": lambda: read_part(services, run_id, int(message["part"])),
+        "diff": lambda: diff_partition(services, run_id, int(message["partition"])),
+        "clear": lambda: clear_audience(services, run_id),
+    }
+    step = steps.get(str(message["kind"]))
+    if step is None:
+        raise ValueError(f"unknown run step {message['kind']!r}")
+    with run_context(run_id=run_id, step=str(message["kind"])):
+        _guarded(services, run_id, step, dequeue_count)
+
+
+def handle_batch_message(services: Services, body: bytes, dequeue_count: int | None = None) -> None:
+    """Upload one batch from the batch queue."""
+    message = decode(body)
+    run_id = str(message["run_id"])
+    with run_context(run_id=run_id, batch_id=str(message.get("batch"))):
+        _guarded(services, run_id, lambda: upload_batch(services, message), dequeue_count)
+
+
+def handle_poison_message(services: Services, body: bytes, queue: str) -> None:
+    """A message that kept failing (``maxDequeueCount``): record it against its run."""
+    try:
+        message = decode(body)
+    except ValueError:
+        log.error("unreadable message in %s-poison", queue)
+        return
+    run_id = str(message.get("run_id"))
+    with run_context(run_id=run_id, step=str(message.get("kind"))):
+        found = services.state.get(layout.run(run_id))
+        last_error = (found or {}).get("last_error") or "no error recorded"
+        if message.get("kind") == "upload":
+            batch = int(message["batch"])
+            services.state.create(
+                layout.step(run_id, "upload", batch),
+                {"status": "failed", "error": f"gave up after retries: {last_error}"},
+            )
+            log.error("batch %s of run %s moved to the poison queue", batch, run_id)
+            _advance_upload(services, run_id)
+        else:
+            _fail(
+                services,
+                run_id,
+                "step_failed",
+                f"the {message.get('kind')} step failed on every retry: {last_error}",
+            )
+
+
+def _guarded(
+    services: Services, run_id: str, step: Callable[[], None], dequeue_count: int | None
+) -> None:
+    try:
+        step()
+    except RunFailed as exc:
+        _fail(services, run_id, exc.code, exc.message)
+    except SnapchatError as exc:
+        if exc.transient:
+            _note_error(services, run_id, str(exc), dequeue_count)
+            raise
+        code, message = _snap_failure(services, run_id, exc)
+        _fail(services, run_id, code, message)
+    except Exception as exc:
+        _note_error(services, run_id, f"{exc.__class__.__name__}: {_safe(exc)}", dequeue_count)
+        raise
+
+
+def _safe(exc: Exception) -> str:
+    # Our own errors carry safe messages; others are named by type only.
+    if isinstance(exc, SourceError | SnapchatError | RunFailed):
+        return str(exc)
+    return "see the function logs for the stack trace"
+
+
+def _note_error(services: Services, run_id: str, text: str, dequeue_count: int | None) -> None:
+    log.warning("run step failed (attempt %s): %s", dequeue_count or "?", text)
+
+    def note(doc: dict[str, Any]) -> dict[str, Any]:
+        doc["last_error"] = text[:500]
+        return doc
+
+    services.state.update(layout.run(run_id), note)
+
+
+def _snap_failure(services: Services, run_id: str, exc: SnapchatError) -> tuple[str, str]:
+    run = _load_run(services, run_id)
+    export_doc = services.state.get(layout.export(run.export_id)) if run else None
+    name = export_doc["display_name"] if export_doc else (run.export_id if run else "?")
+    audience = (run.audience_id if run else None) or "(none)"
+    where = f"export '{name}', Snapchat audience {audience}"
+    if isinstance(exc, SnapchatNotFoundError):
+        return (
+            "audience_not_found",
+            f"{where}: the audience no longer exists or is not visible: {exc}",
+        )
+    if isinstance(exc, SnapchatPermissionError):
+        return "permission_denied", f"{where}: {exc}"
+    if isinstance(exc, SnapchatAuthError):
+        return (
+            "snapchat_sign_in_invalid",
+            f"{where}: the connection's Snapchat sign-in is no longer valid; an administrator "
+            f"must sign in again ({exc})",
+        )
+    return "snapchat_request_refused", f"{where}: {exc}"
+
+
+# -- records -------------------------------------------------------------------------------
+
+
+def _load_run(services: Services, run_id: str) -> Run | None:
+    document = services.state.get(layout.run(run_id))
+    return Run.model_validate(document) if document else None
+
+
+def _update_run(services: Services, run_id: str, change: Callable[[Run], bool | None]) -> Run:
+    """CAS-update a run; ``change`` mutates it and returns False to skip writing."""
+    result: dict[str, Run] = {}
+
+    def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
+        run = Run.model_validate(document)
+        if change(run) is False:
+            result["run"] = run
+            return None
+        result["run"] = run
+        return run.model_dump(mode="json")
+
+    services.state.update(layout.run(run_id), mutate)
+    if "run" not in result:
+        raise RunFailed("run_not_found", f"run {run_id} does not exist")
+    return result["run"]
+
+
+def _load_export(services: Services, export_id: str) -> Export:
+    document = services.state.get(layout.export(export_id))
+    if document is None:
+        raise RunFailed("export_not_found", f"export {export_id} was deleted")
+    return Export.model_validate(document)
+
+
+def _release_export(
+    services: Services, run: Run, change: Callable[[Export], None] | None = None
+) -> None:
+    def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
+        export = Export.model_validate(document)
+        if export.active_run_id == run.id:
+            export.active_run_id = None
+        if change is not None:
+            change(export)
+        export.last_run = {
+            "run_id": run.id,
+            "status": run.status.value,
+            "ended_at": run.ended_at,
+            "trigger": run.trigger,
+        }
+        return export.model_dump(mode="json")
+
+    services.state.update(layout.export(run.export_id), mutate)
+
+
+def _fail(services: Services, run_id: str, code: str, message: str) -> None:
+    """End a run as failed (once), keep the old snapshot, release the export."""
+
+    def change(run: Run) -> bool:
+        if run.status.terminal:
+            return False
+        run.status = RunStatus.FAILED
+        run.error = RunError(code=code, message=message[:1000])
+        run.ended_at = utc_now()
+        return True
+
+    try:
+        run = _update_run(services, run_id, change)
+    except RunFailed:
+        return
+    if run.error is None or run.error.code != code:
+        return  # it had already ended
+    log.error("run failed: %s: %s", code, message)
+    _release_export(services, run)
+    _cleanup(services, run, keep_snapshot=False)
+
+
+def _cleanup(services: Services, run: Run, *, keep_snapshot: bool) -> None:
+    services.staging.delete_prefix(layout.staging_prefix(run.id))
+    if not keep_snapshot:
+        services.state.delete_prefix(layout.snapshot_prefix(run.export_id, run.id))
+
+
+def _done(services: Services, run_id: str, phase: str, item: int | str) -> bool:
+    return services.state.get(layout.step(run_id, phase, item)) is not None
+
+
+def _completed(services: Services, run_id: str, phase: str) -> list[dict[str, Any]]:
+    records = []
+    for name in services.state.names(layout.steps_prefix(run_id, phase)):
+        document = services.state.get(name)
+        if document is not None:
+            records.append(document)
+    return records
+
+
+def _claim(services: Services, run_id: str, phase: str) -> bool:
+    """True for the one worker that moves the run past ``phase`` (or a redelivery of it)."""
+    name = layout.claim(run_id, phase)
+    if services.state.create(name, {"claimed_at": utc_now(), "sent": False}):
+        return True
+    claim = services.state.get(name) or {}
+    return not claim.get("sent")
+
+
+def _mark_sent(services: Services, run_id: str, phase: str) -> None:
+    services.state.put(layout.claim(run_id, phase), {"claimed_at": utc_now(), "sent": True})
+
+
+# -- plan ----------------------------------------------------------------------------------
+
+
+def _mappings(export: Export) -> list[FieldMapping]:
+    matching = export.data_matching.model_dump()
+    return [
+        FieldMapping(SCHEMA_OF_FIELD[field], column) for field, column in matching.items() if column
+    ]
+
+
+def _connection(services: Services, export: Export) -> Connection:
+    document = services.state.get(layout.connection(export.connection_id))
+    if document is None:
+        raise RunFailed(
+            "connection_deleted",
+            f"export '{export.display_name}': its connection was deleted",
+        )
+    connection = Connection.model_validate(document)
+    if connection.missing:
+        raise RunFailed(
+            "connection_not_ready",
+            f"export '{export.display_name}': connection '{connection.display_name}' is not "
+            f"ready ({connection.status})",
+        )
+    return connection
+
+
+def _ensure_audience(services: Services, export: Export, connection: Connection) -> str:
+    """The audience id, creating the audience when the export asks for it."""
+    if export.audience_id:
+        return export.audience_id
+    spec = export.create_audience
+    if spec is None:
+        raise RunFailed("no_audience", f"export '{export.display_name}' has no audience")
+    client = services.snapchat(connection.id)
+    ad_account = spec.ad_account_id
+    if not ad_account:
+        accounts = [
+            a["id"]
+            for org in client.organizations(with_ad_accounts=True)
+            for a in org.get("ad_accounts") or []
+            if a.get("id")
+        ]
+        if len(accounts) != 1:
+            raise RunFailed(
+                "ad_account_ambiguous",
+                f"export '{export.display_name}': the signed-in user has {len(accounts)} ad "
+                "accounts; set create_audience.ad_account_id",
+            )
+        ad_account = accounts[0]
+    segment = client.create_segment(
+        ad_account,
+        spec.name,
+        description=spec.description or f"Customer Insights export '{export.display_name}'",
+        retention_in_days=spec.retention_in_days,
+    )
+    audience_id = str(segment["id"])
+
+    def store(document: dict[str, Any]) -> dict[str, Any]:
+        document["audience_id"] = document.get("audience_id") or audience_id
+        return document
+
+    services.state.update(layout.export(export.id), store)
+    log.info("created Snapchat audience %s for export %s", audience_id, export.id)
+    return audience_id
+
+
+def _sources(services: Services, export: Export) -> list[SegmentExport]:
+    container = export.source.container if export.source else None
+    prefix = export.source.prefix if export.source else services.settings.get("EXPORTS_PREFIX")
+    store = services.exports_store(container)
+    try:
+        return [resolve_segment(store, prefix or "", segment) for segment in export.segments]
+    except SourceError as exc:
+        raise RunFailed("source_unusable", f"export '{export.display_name}': {exc}") from None
+
+
+def plan(services: Services, run_id: str) -> None:
+    """Pre-flight, locate the newest complete export of each segment, start the reads."""
+    run = _load_run(services, run_id)
+    if run is None or run.status.terminal:
+        return
+    if run.phase != "plan":
+        return _resend_reads(services, run)
+    export = _load_export(services, run.export_id)
+    if export.status != "active":
+        raise RunFailed("export_inactive", f"export '{export.display_name}' is inactive")
+    connection = _connection(services, export)
+    audience_id = _ensure_audience(services, export, connection)
+    segment = services.snapchat(connection.id).get_segment(audience_id)
+    sources = _sources(services, export)
+    version = "|".join(s.version for s in sources)
+    started = utc_now()
+    parts = [
+        {
+            "segment": s.segment,
+            "name": f.name,
+            "size": f.size,
+            "has_header": f.csv.has_header,
+            "columns": list(f.csv.columns or ()),
+            "delimiter": f.csv.delimiter,
+            "exported_at": s.exported_at.isoformat(),
+        }
+        for s in sources
+        for f in s.files
+    ]
+    skip = (
+        run.trigger == "schedule"
+        and not run.options.full_refresh
+        and version == export.last_exported_version
+    )
+
+    def change(r: Run) -> bool:
+        if r.status.terminal or r.phase != "plan":
+            return False
+        r.audience_id = audience_id
+        r.sync_mode = export.sync_mode
+        r.source = [
+            {
+                "segment": s.segment,
+                "version": s.version,
+                "exported_at": s.exported_at.isoformat(),
+                "files": len(s.files),
+                "bytes": sum(f.size for f in s.files),
+            }
+            for s in sources
+        ]
+        r.source_version = version
+        r.started_at = r.started_at or started
+        r.audience = _audience_view(segment)
+        if skip:
+            r.status = RunStatus.SKIPPED
+            r.ended_at = utc_now()
+            r.phase = "done"
+            return True
+        r.status = RunStatus.RUNNING
+        r.phase = "read"
+        r.parts = parts
+        r.bits = partition_bits(sum(int(f.size) for s in sources for f in s.files))
+        r.base_snapshot = export.snapshot
+        r.counts = {"parts": len(parts), "partitions": 1 << r.bits}
+        return True
+
+    run = _update_run(services, run_id, change)
+    if run.status is RunStatus.SKIPPED:
+        log.info("skipped: the newest export %s was already sent", version)
+        _release_export(services, run)
+        return
+    log.info("planned %d part(s), %d hash partition(s)", len(parts), 1 << run.bits)
+    _resend_reads(services, run)
+
+
+def _resend_reads(services: Services, run: Run) -> None:
+    if run.phase != "read":
+        return
+    services.queues.send(
+        services.settings.run_queue,
+        ({"kind": "read", "run_id": run.id, "part": i} for i in range(len(run.parts))),
+    )
+
+
+def _audience_view(segment: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "name", "approximate_number_users", "upload_status", "targetable_status")
+    return {k: segment.get(k) for k in keys}
+
+
+# -- read ----------------------------------------------------------------------------------
+
+
+class _StagingPartitions:
+    """Writes a part's digests to staging block blobs, one per (schema, partition)."""
+
+    def __init__(self, services: Services, run_id: str, part: int) -> None:
+        self._writer = BlockWriter(services.staging)
+        self._run = run_id
+        self._part = part
+
+    def write(self, schema: Schema, partition: int, data: bytes) -> None:
+        self._writer.append(layout.read_file(self._run, schema, partition, self._part), data)
+
+    def commit(self) -> None:
+        self._writer.commit()
+
+
+def read_part(services: Services, run_id: str, part: int) -> None:
+    """Read one CSV part: normalise and hash every mapped value into staging."""
+    run = _load_run(services, run_id)
+    if run is None or run.status.terminal:
+        return
+    if not _done(services, run_id, "read", part):
+        export = _load_export(services, run.export_id)
+        info = run.parts[part]
+        csv = CsvFile(
+            name=info["name"],
+            has_header=info["has_header"],
+            columns=tuple(info["columns"]) or None,
+            delimiter=info["delimiter"],
+        )
+        mappings = _mappings(export)
+        exported_at = datetime.fromisoformat(info["exported_at"])
+        index = erasures.load_index(services)
+        erased = None
+        if any(index.values()):
+
+            def erased(schema: Schema, digest: bytes) -> bool:
+                when = index[schema].get(digest)
+                return when is not None and when > exported_at
+
+        staging = _StagingPartitions(services, run_id, part)
+        spool = HashSpool(staging, run.bits)
+        container = export.source.container if export.source else None
+        started = time.perf_counter()
+        try:
+            with services.exports_store(container).open(csv.name) as stream:
+                rows = iter_columns(stream, csv, [m.column for m in mappings])
+                counts = hash_profiles(
+                    rows,
+                    mappings,
+                    spool,
+                    default_region=services.settings.default_phone_region,
+                    erased=erased,
+                )
+        except SourceError as exc:
+            raise RunFailed("source_unusable", f"export '{export.display_name}': {exc}") from None
+        spool.flush()
+        staging.commit()
+        record = counts.to_json()
+        record["seconds"] = round(time.perf_counter() - started, 3)
+        services.state.create(layout.step(run_id, "read", part), record)
+        log.info("read part %d: %d rows in %.2f s", part, counts.rows, record["seconds"])
+    _advance_read(services, run)
+
+
+def _advance_read(services: Services, run: Run) -> None:
+    records = _completed(services, run.id, "read")
+    if len(records) < len(run.parts) or not _claim(services, run.id, "read"):
+        return
+    total = ReadCounts()
+    for record in records:
+        total.merge(ReadCounts.from_json(record))
+    seconds = max((r.get("seconds", 0) for r in records), default=0)
+
+    def change(r: Run) -> bool:
+        if r.status.terminal:
+            return False
+        r.counts.update(total.to_json())
+        r.counts["read_seconds_max_part"] = seconds
+        r.phase = "diff"
+        return True
+
+    run = _update_run(services, run.id, change)
+    if run.status.terminal:
+        return
+    services.queues.send(
+        services.settings.run_queue,
+        ({"kind": "diff", "run_id": run.id, "partition": p} for p in range(1 << run.bits)),
+    )
+    _mark_sent(services, run.id, "read")
+
+
+# -- diff ----------------------------------------------------------------------------------
+
+
+def diff_partition(services: Services, run_id: str, partition: int) -> None:
+    """Deduplicate one hash partition and diff it against the snapshot."""
+    run = _load_run(services, run_id)
+    if run is None or run.status.terminal:
+        return
+    if not _done(services, run_id, "diff", partition):
+        full = run.options.full_refresh
+        record: dict[str, Any] = {}
+        for schema in SCHEMAS:
+            prefix = layout.read_prefix(run_id, schema, partition)
+            chunks = [services.staging.read_bytes(n) for n in services.staging.names(prefix)]
+            current, duplicates = sorted_unique(chunks)
+            previous = snapshots.read_partition(
+                services.state, run.export_id, run.base_snapshot, schema, partition, run.bits
+            )
+            current_set = set(current)
+            previous_set = set(previous)
+            if full:
+                adds = current
+            else:
+                adds = [d for d in current if d not in previous_set]
+            removes: list[bytes] = []
+            if run.sync_mode is SyncMode.MIRROR and full != "clear_first":
+                removes = [d for d in previous if d not in current_set]
+            if run.sync_mode is SyncMode.APPEND:
+                kept = sorted(current_set | previous_set)
+            else:
+                kept = current
+            if adds:
+                name = layout.diff_file(run_id, schema, partition, "add")
+                services.staging.write_bytes(name, b"".join(adds))
+            if removes:
+                name = layout.diff_file(run_id, schema, partition, "remove")
+                services.staging.write_bytes(name, b"".join(removes))
+            if kept:
+                name = layout.snapshot_file(run.export_id, run_id, schema, partition)
+                services.state.write_bytes(name, b"".join(kept))
+            record[schema.value] = {
+                "distinct": len(current),
+                "duplicates": duplicates,
+                "previous": len(previous),
+                "adds": len(adds),
+                "removes": len(removes),
+                "snapshot": len(kept),
+            }
+        services.state.create(layout.step(run_id, "diff", partition), record)
+    _advance_diff(services, run)
+
+
+def _advance_diff(services: Services, run: Run) -> None:
+    partitions = 1 << run.bits
+    names = list(services.state.names(layout.steps_prefix(run.id, "diff")))
+    if len(names) < partitions or not _claim(services, run.id, "diff"):
+        return
+    per: dict[str, dict[int, dict[str, int]]] = {s.value: {} for s in SCHEMAS}
+    for name in names:
+        partition = int(name.rsplit("/", 1)[1].split(".")[0])
+        record = services.state.get(name) or {}
+        for schema, numbers in record.items():
+            per[schema][partition] = numbers
+    totals = {
+        key: {s: sum(n[key] for n in per[s].values()) for s in per}
+        for key in ("distinct", "duplicates", "previous", "adds", "removes", "snapshot")
+    }
+    distinct = sum(totals["distinct"].values())
+    previous = sum(totals["previous"].values())
+    removes = sum(totals["removes"].values())
+    batches = _plan_batches(run, per, services.settings.remove_chunk_size)
+    threshold = services.settings.mass_removal_threshold
+    blocked = None
+    if not run.options.allow_mass_removal:
+        if distinct == 0:
+            blocked = "the source has no valid identifiers"
+        elif previous and removes / previous > threshold:
+            blocked = (
+                f"the run would remove {removes} of {previous} identifiers "
+                f"({removes / previous:.0%}, more than {threshold:.0%})"
+            )
+
+    def change(r: Run) -> bool:
+        if r.status.terminal:
+            return False
+        r.counts.update(
+            {
+                "identifiers": totals["distinct"],
+                "duplicates": sum(totals["duplicates"].values()),
+                "previous_snapshot": totals["previous"],
+                "adds": totals["adds"],
+                "removes": totals["removes"],
+                "snapshot": totals["snapshot"],
+                "batches_total": len(batches),
+            }
+        )
+        r.phase = "upload"
+        return True
+
+    run = _update_run(services, run.id, change)
+    if run.status.terminal:
+        return
+    if blocked:
+        _fail(
+            services,
+            run.id,
+            "mass_removal_blocked",
+            f"{blocked}; nothing was sent. Start the run with allow_mass_removal to proceed",
+        )
+        return
+    if run.options.dry_run:
+        _finish(services, run, dry_run=True)
+        return
+    if run.options.full_refresh == "clear_first":
+        services.queues.send(services.settings.run_queue, [{"kind": "clear", "run_id": run.id}])
+    elif batches:
+        services.queues.send(services.settings.batch_queue, batches)
+    else:
+        _finalize(services, run.id)
+    _mark_sent(services, run.id, "diff")
+
+
+def _plan_batches(
+    run: Run, per: dict[str, dict[int, dict[str, int]]], remove_chunk: int
+) -> list[dict[str, Any]]:
+    """Pack diff files into requests: one schema and one op each, at most the request limit.
+
+    A batch message lists ``[partition, first, count]`` ranges (digest indexes into the
+    diff files), so it stays small whatever the audience size.
+    """
+    batches: list[dict[str, Any]] = []
+    for op, key, limit in (
+        ("remove", "removes", remove_chunk),
+        ("add", "adds", MAX_IDENTIFIERS_PER_REQUEST),
+    ):
+        for schema in SCHEMAS:
+            ranges: list[list[int]] = []
+            size = 0
+            for partition in sorted(per[schema.value]):
+                count = per[schema.value][partition].get(key, 0)
+                start = 0
+                while count > 0:
+                    take = min(count, limit - size)
+                    ranges.append([partition, start, take])
+                    size += take
+                    start += take
+                    count -= take
+                    if size == limit:
+                        batches.append(_batch(run, len(batches), schema, op, ranges))
+                        ranges, size = [], 0
+            if ranges:
+                batches.append(_batch(run, len(batches), schema, op, ranges))
+    return batches
+
+
+def _batch(
+    run: Run, index: int, schema: Schema, op: str, ranges: list[list[int]]
+) -> dict[str, Any]:
+    return {
+        "kind": "upload",
+        "run_id": run.id,
+        "batch": index,
+        "schema": schema.value,
+        "op": op,
+        "ranges": ranges,
+    }
+
+
+# -- clear (full_refresh "clear_first") ---------------------------------------------------
+
+
+def clear_audience(services: Services, run_id: str) -> None:
+    """Empty the audience with ``all_users``, wait until Snap shows it empty, then upload."""
+    run = _load_run(services, run_id)
+    if run is None or run.status.terminal or run.audience_id is None:
+        return
+    export = _load_export(services, run.export_id)
+    client = services.snapchat(export.connection_id)
+    if not _done(services, run_id, "clear", 0):
+        client.remove_all_users(run.audience_id)
+        deadline = time.monotonic() + CLEAR_WAIT_S
+        while True:
+            segment = client.get_segment(run.audience_id)
+            if int(segment.get("approximate_number_users") or 0) == 0:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("the audience was not empty yet after all_users removal")
+            time.sleep(2.0)
+        services.state.create(layout.step(run_id, "clear", 0), {"cleared_at": utc_now()})
+    if not _claim(services, run_id, "clear"):
+        return
+    per: dict[str, dict[int, dict[str, int]]] = {s.value: {} for s in SCHEMAS}
+    for name in services.state.names(layout.steps_prefix(run_id, "diff")):
+        partition = int(name.rsplit("/", 1)[1].split(".")[0])
+        for schema, numbers in (services.state.get(name) or {}).items():
+            per[schema][partition] = numbers
+    batches = _plan_batches(run, per, services.settings.remove_chunk_size)
+    if batches:
+        services.queues.send(services.settings.batch_queue, batches)
+    else:
+        _finalize(services, run_id)
+    _mark_sent(services, run_id, "clear")
+
+
+# -- upload --------------------------------------------------------------------------------
+
+
+def upload_batch(services: Services, message: dict[str, Any]) -> None:
+    """Send one batch to Snap (add or remove), once, then check the fan-in."""
+    run_id = str(message["run_id"])
+    batch = int(message["batch"])
+    run = _load_run(services, run_id)
+    if run is None or run.status.terminal or run.audience_id is None:
+        return
+    if not _done(services, run_id, "upload", batch):
+        schema = Schema(message["schema"])
+        op = str(message["op"])
+        data = b"".join(
+            services.staging.read_bytes(
+                layout.diff_file(run_id, schema, int(p), op),
+                offset=int(start) * DIGEST_BYTES,
+                length=int(count) * DIGEST_BYTES,
+            )
+            for p, start, count in message["ranges"]
+        )
+        hashes = [d.hex() for d in split_digests(data)]
+        expected = sum(int(c) for _, _, c in message["ranges"])
+        if len(hashes) != expected:
+            raise RuntimeError(f"staging returned {len(hashes)} of {expected} identifiers")
+        export = _load_export(services, run.export_id)
+        client = services.snapchat(export.connection_id)
+        send = client.add_users if op == "add" else client.remove_users
+        started = time.perf_counter()
+        accepted = send(run.audience_id, schema, hashes)
+        services.state.create(
+            layout.step(run_id, "upload", batch),
+            {
+                "status": "done",
+                "op": op,
+                "schema": schema.value,
+                "identifiers": len(hashes),
+                "number_uploaded_users": accepted,
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+        log.info("batch %d: %s %d %s", batch, op, len(hashes), schema.value)
+    _advance_upload(services, run_id)
+
+
+def _advance_upload(services: Services, run_id: str) -> None:
+    run = _load_run(services, run_id)
+    if run is None or run.status.terminal:
+        return
+    total = int(run.counts.get("batches_total", 0))
+    names = list(services.state.names(layout.steps_prefix(run_id, "upload")))
+    if len(names) >= total and _claim(services, run_id, "upload"):
+        _finalize(services, run_id)
+        _mark_sent(services, run_id, "upload")
+
+
+# -- finalize ------------------------------------------------------------------------------
+
+
+def _upload_totals(services: Services, run_id: str) -> dict[str, int]:
+    totals = {"batches_done": 0, "batches_failed": 0, "uploaded": 0, "removed": 0}
+    for record in _completed(services, run_id, "upload"):
+        if record.get("status") == "done":
+            totals["batches_done"] += 1
+            key = "uploaded" if record.get("op") == "add" else "removed"
+            totals[key] += int(record.get("identifiers", 0))
+        else:
+            totals["batches_failed"] += 1
+    return totals
+
+
+def _finalize(services: Services, run_id: str) -> None:
+    run = _load_run(services, run_id)
+    if run is None or run.status.terminal:
+        return
+    totals = _upload_totals(services, run_id)
+
+    def record(r: Run) -> bool:
+        r.counts.update(
+            {
+                "batches_done": totals["batches_done"],
+                "batches_failed": totals["batches_failed"],
+                "identifiers_uploaded": totals["uploaded"],
+                "identifiers_removed": totals["removed"],
+            }
+        )
+        return True
+
+    run = _update_run(services, run_id, record)
+    if totals["batches_failed"]:
+        _fail(
+            services,
+            run_id,
+            "batches_failed",
+            f"{totals['batches_failed']} of {run.counts.get('batches_total')} batches failed "
+            "after retries; the previous snapshot is kept and the next run repairs the "
+            "difference",
+        )
+        return
+    _finish(services, run, dry_run=False)
+
+
+def _finish(services: Services, run: Run, *, dry_run: bool) -> None:
+    """Succeed: swap the snapshot (unless dry run), read the audience back, clean up."""
+    previous = run.base_snapshot
+    if not dry_run:
+        snapshot_counts = dict(run.counts.get("snapshot", {}))
+        new = Snapshot(run_id=run.id, bits=run.bits, counts=snapshot_counts)
+
+        def swap(export: Export) -> None:
+            export.snapshot = new
+            export.last_exported_version = run.source_version
+
+        _release_export_after(services, run, swap)
+        if previous is not None and previous.run_id != run.id:
+            services.state.delete_prefix(layout.snapshot_prefix(run.export_id, previous.run_id))
+    audience, warnings = _read_back(services, run)
+
+    def change(r: Run) -> bool:
+        if r.status.terminal:
+            return False
+        r.status = RunStatus.SUCCEEDED
+        r.phase = "done"
+        r.ended_at = utc_now()
+        r.counts["dry_run"] = dry_run
+        if audience:
+            r.audience = audience
+        r.warnings.extend(warnings)
+        return True
+
+    run = _update_run(services, run.id, change)
+    if dry_run:
+        _release_export(services, run)
+    else:
+
+        def record(export: Export) -> None:
+            if audience:
+                export.audience = audience
+
+        _release_export(services, run, record)
+    _cleanup(services, run, keep_snapshot=not dry_run)
+    log.info("run succeeded (%s)", "dry run" if dry_run else "sent")
+
+
+def _release_export_after(services: Services, run: Run, swap: Callable[[Export], None]) -> None:
+    def mutate(document: dict[str, Any]) -> dict[str, Any]:
+        export = Export.model_validate(document)
+        swap(export)
+        return export.model_dump(mode="json")
+
+    services.state.update(layout.export(run.export_id), mutate)
+
+
+def _read_back(services: Services, run: Run) -> tuple[dict[str, Any] | None, list[str]]:
+    if run.audience_id is None:
+        return None, []
+    export_doc = services.state.get(layout.export(run.export_id))
+    if export_doc is None:
+        return None, []
+    try:
+        segment = services.snapchat(export_doc["connection_id"]).get_segment(run.audience_id)
+    except SnapchatError as exc:
+        return None, [f"could not read the audience back: {exc}"]
+    audience = _audience_view(segment)
+    warnings = []
+    size = int(segment.get("approximate_number_users") or 0)
+    if segment.get("targetable_status") == "TOO_FEW_USERS" or size < MIN_TARGETABLE_USERS:
+        warnings.append(
+            f"the audience has about {size} matched users; Snapchat needs at least "
+            f"{MIN_TARGETABLE_USERS} before it can be targeted"
+        )
+    return audience, warnings

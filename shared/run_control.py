@@ -1,0 +1,202 @@
+"""Starting runs (scheduled and on demand), reading their status and history.
+
+Starting a run only writes records and one queue message, so the HTTP trigger answers in
+well under 2 s (the 230 s HTTP limit never matters); all reading, hashing and uploading
+happens in queue-triggered steps (:mod:`shared.pipeline`).
+
+One export never has two runs at once: the export record's ``active_run_id`` is set by a
+compare-and-swap; a second start gets :class:`RunInProgress` with the running run's id. A
+lock whose run has ended, or is older than :data:`STALE_RUN_HOURS`, is taken over.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from shared import layout
+from shared.models import Export, Run, RunOptions, RunStatus, Schedule, utc_now
+from shared.services import Services
+
+log = logging.getLogger(__name__)
+
+#: A run that has not ended after this long is considered abandoned.
+STALE_RUN_HOURS = 24
+
+
+class ExportNotFound(LookupError):
+    """No export with that id."""
+
+
+class RunInProgress(RuntimeError):
+    """The export already has a run in progress (``run_id``)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} of this export is still in progress")
+        self.run_id = run_id
+
+
+class ExportNotRunnable(RuntimeError):
+    """The export is inactive (its connection was deleted) and cannot run."""
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A unique, time-sortable run id, e.g. ``20261129T031500Z-1f3a...``."""
+    moment = now or datetime.now(UTC)
+    return f"{moment:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}"
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def _lock_is_free(services: Services, active_run_id: str | None) -> bool:
+    if not active_run_id:
+        return True
+    document = services.state.get(layout.run(active_run_id))
+    if document is None:
+        return True
+    run = Run.model_validate(document)
+    if run.status.terminal:
+        return True
+    created = _parse(run.created_at)
+    if created and datetime.now(UTC) - created > timedelta(hours=STALE_RUN_HOURS):
+        _abandon(services, run)
+        return True
+    return False
+
+
+def _abandon(services: Services, run: Run) -> None:
+    def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
+        if RunStatus(document["status"]).terminal:
+            return None
+        document["status"] = RunStatus.FAILED.value
+        document["ended_at"] = utc_now()
+        document["error"] = {
+            "code": "abandoned",
+            "message": f"the run did not finish within {STALE_RUN_HOURS} hours",
+        }
+        return document
+
+    services.state.update(layout.run(run.id), mutate)
+
+
+def start_run(
+    services: Services,
+    export_id: str,
+    *,
+    trigger: Literal["schedule", "on_demand"],
+    options: RunOptions | None = None,
+    requested_by: str | None = None,
+) -> Run:
+    """Create a queued run, lock the export, enqueue the ``plan`` step; return the run.
+
+    Raises :class:`ExportNotFound`, :class:`ExportNotRunnable` or :class:`RunInProgress`.
+    """
+    document = services.state.get(layout.export(export_id))
+    if document is None:
+        raise ExportNotFound(export_id)
+    export = Export.model_validate(document)
+    if export.status != "active":
+        raise ExportNotRunnable(
+            f"export '{export.display_name}' is inactive: {export.inactive_reason or 'no reason'}"
+        )
+    created = datetime.now(UTC)
+    run = Run(
+        id=new_run_id(created),
+        export_id=export_id,
+        trigger=trigger,
+        options=options or RunOptions(),
+        requested_by=requested_by,
+        sync_mode=export.sync_mode,
+        audience_id=export.audience_id,
+    )
+    services.state.put(layout.run(run.id), run.model_dump(mode="json"))
+    blocked: dict[str, str] = {}
+
+    def lock(current: dict[str, Any]) -> dict[str, Any] | None:
+        active = current.get("active_run_id")
+        if not _lock_is_free(services, active):
+            blocked["run_id"] = str(active)
+            return None
+        current["active_run_id"] = run.id
+        return current
+
+    locked = services.state.update(layout.export(export_id), lock)
+    if locked is None or blocked:
+        services.state.delete(layout.run(run.id))
+        if locked is None:
+            raise ExportNotFound(export_id)
+        raise RunInProgress(blocked["run_id"])
+    services.state.put(
+        layout.history_entry(export_id, run.id, created),
+        {"run_id": run.id, "created_at": run.created_at, "trigger": trigger},
+    )
+    services.queues.send(services.settings.run_queue, [{"kind": "plan", "run_id": run.id}])
+    log.info("run %s of export %s queued (%s)", run.id, export_id, trigger)
+    return run
+
+
+def start_scheduled_runs(services: Services) -> dict[str, str]:
+    """Start a run of every active export scheduled ``with_refresh``: export id -> outcome."""
+    outcomes: dict[str, str] = {}
+    for name in services.state.names("exports/"):
+        document = services.state.get(name)
+        if document is None:
+            continue
+        export = Export.model_validate(document)
+        if export.status != "active" or export.schedule is not Schedule.WITH_REFRESH:
+            continue
+        try:
+            run = start_run(services, export.id, trigger="schedule")
+            outcomes[export.id] = run.id
+        except RunInProgress as exc:
+            outcomes[export.id] = f"already running ({exc.run_id})"
+            log.warning("export %s: run %s still in progress; not started", export.id, exc.run_id)
+        except (ExportNotFound, ExportNotRunnable) as exc:
+            outcomes[export.id] = f"not started: {exc}"
+    return outcomes
+
+
+def get_run(services: Services, run_id: str) -> dict[str, Any] | None:
+    """A run as shown by ``GET /api/runs/{id}``, with live batch progress while uploading."""
+    document = services.state.get(layout.run(run_id))
+    if document is None:
+        return None
+    run = Run.model_validate(document)
+    view = run.model_dump(mode="json", exclude={"parts", "base_snapshot", "last_error"})
+    counts = view["counts"]
+    if not run.status.terminal and run.phase == "upload":
+        done = failed = uploaded = 0
+        for name in services.state.names(layout.steps_prefix(run_id, "upload")):
+            record = services.state.get(name) or {}
+            if record.get("status") == "done":
+                done += 1
+                uploaded += int(record.get("identifiers", 0)) if record.get("op") == "add" else 0
+            else:
+                failed += 1
+        counts.update(batches_done=done, batches_failed=failed, identifiers_uploaded=uploaded)
+    if run.last_error and not run.status.terminal:
+        view["last_retryable_error"] = run.last_error
+    return view
+
+
+def run_history(
+    services: Services, export_id: str, *, limit: int = 20, cursor: str | None = None
+) -> dict[str, Any]:
+    """Runs of an export, newest first, ``limit`` per page; ``next_cursor`` when more."""
+    pages = services.state.container.list_blob_names(
+        name_starts_with=layout.history_prefix(export_id), results_per_page=limit
+    ).by_page(continuation_token=cursor)
+    page = next(pages, None)
+    names = list(page) if page is not None else []
+    runs = []
+    for name in names:
+        run_id = name.rsplit("/", 1)[1].split("-", 1)[1][: -len(".json")]
+        view = get_run(services, run_id)
+        if view is not None:
+            runs.append(view)
+    token = getattr(pages, "continuation_token", None)
+    return {"runs": runs, "next_cursor": token}

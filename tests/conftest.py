@@ -1,0 +1,179 @@
+"""Shared fixtures: a real Azurite (Blob and Queue), the Snap sandbox, and services wired to both.
+
+Azurite: when ``TEST_STORAGE_CONNECTION_STRING`` is set (``.ci/run`` starts Azurite and
+sets it), that one is used; otherwise the tests start ``node_modules/.bin/azurite`` on free
+ports with in-memory storage and stop it at the end. Every test gets its own containers and
+queues, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.config import Settings
+from shared.local_host import QueuePump, function_handlers
+from shared.services import Services, build_services, set_services
+from shared.snap_sandbox import DEFAULT_AD_ACCOUNT_ID, SnapSandbox
+from shared.storage_clients import BlobExportStore, host_queue_service
+
+ROOT = Path(__file__).resolve().parent.parent
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def azurite_connection_string(blob_port: int, queue_port: int) -> str:
+    base = "http://127.0.0.1"
+    return (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint={base}:{blob_port}/devstoreaccount1;"
+        f"QueueEndpoint={base}:{queue_port}/devstoreaccount1;"
+    )
+
+
+def _wait_for(port: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"Azurite did not listen on port {port}")
+
+
+@pytest.fixture(scope="session")
+def storage_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("TEST_STORAGE_CONNECTION_STRING")
+    if given:
+        yield given
+        return
+    binary = ROOT / "node_modules" / ".bin" / "azurite"
+    if not binary.exists():
+        pytest.exit("Azurite is not installed: run `make test` (it runs npm ci first)", 2)
+    blob_port, queue_port, table_port = _free_port(), _free_port(), _free_port()
+    log = tmp_path_factory.mktemp("azurite") / "azurite.log"
+    process = subprocess.Popen(
+        [
+            str(binary),
+            "--silent",
+            "--inMemoryPersistence",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+            "--blobHost",
+            "127.0.0.1",
+            "--queueHost",
+            "127.0.0.1",
+            "--tableHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(blob_port),
+            "--queuePort",
+            str(queue_port),
+            "--tablePort",
+            str(table_port),
+        ],
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for(blob_port)
+        _wait_for(queue_port)
+        yield azurite_connection_string(blob_port, queue_port)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SnapSandbox]:
+    with SnapSandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SnapSandbox) -> SnapSandbox:
+    """The Snap sandbox, reset to its seeded state for this test."""
+    sandbox_server.reset()
+    return sandbox_server
+
+
+@pytest.fixture
+def settings(storage_connection_string: str, sandbox: SnapSandbox, tmp_path: Path) -> Settings:
+    """Settings for one test: its own containers and queues, the sandbox, a local secret file."""
+    tag = uuid.uuid4().hex[:10]
+    values = {
+        "AzureWebJobsStorage": storage_connection_string,
+        "RUN_QUEUE_NAME": f"runs-{tag}",
+        "BATCH_QUEUE_NAME": f"batches-{tag}",
+        "STATE_CONTAINER": f"state-{tag}",
+        "STAGING_CONTAINER": f"staging-{tag}",
+        "EXPORTS_CONTAINER": f"exports-{tag}",
+        "EXPORTS_PREFIX": "CustomerInsights_00000000-0000-0000-0000-000000000001/BlobExport",
+        "SNAPCHAT_API_URL": sandbox.url,
+        "SNAPCHAT_ACCOUNTS_URL": sandbox.url,
+        "SNAPCHAT_CLIENT_ID": "sandbox-client-id",
+        "SNAPCHAT_CLIENT_SECRET": "sandbox-client-secret",
+        "SNAPCHAT_RETRY_BUDGET_SECONDS": "20",
+        "SNAPCHAT_REQUEST_TIMEOUT_SECONDS": "10",
+        "SNAPCHAT_MAX_REQUESTS_PER_SECOND": "8",
+        "LOCAL_SECRETS_FILE": str(tmp_path / "secrets.json"),
+        "PUBLIC_BASE_URL": "http://127.0.0.1:7071",
+        "DEFAULT_PHONE_REGION": "US",
+        "REFRESH_SCHEDULE": "0 0 3 * * *",
+    }
+    return Settings.from_env({}, local_settings=None, overrides=values)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    built = build_services(settings, create_resources=True)
+    exports_container(built).create_container()
+    set_services(built)
+    try:
+        yield built
+    finally:
+        set_services(None)
+
+
+@pytest.fixture
+def pump(services: Services) -> Iterator[QueuePump]:
+    """Delivers queue messages to the functions of function_app.py, like the host."""
+    worker = QueuePump(
+        host_queue_service(services.settings),
+        function_handlers(services),
+        retry_delay_s=0,
+        lease_s=30,
+    )
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def ad_account_id() -> str:
+    return DEFAULT_AD_ACCOUNT_ID
+
+
+def exports_container(services: Services) -> Any:
+    """The blob container client of the exports (for writing test exports)."""
+    store = services.exports_store()
+    assert isinstance(store, BlobExportStore)
+    return store.container

@@ -1,0 +1,110 @@
+"""Helpers for tests: writing Customer Insights exports to Azurite, seeding records."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from shared import layout
+from shared.models import Actor, Connection, DataMatching, Export
+from shared.secrets import refresh_token_secret_name
+from shared.services import Services
+from shared.snap_sandbox import SnapSandbox
+
+PREFIX = "CustomerInsights_00000000-0000-0000-0000-000000000001/BlobExport"
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def csv_bytes(rows: Sequence[Sequence[str]], header: Sequence[str] | None = None) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    if header:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def write_ci_export(
+    container: Any,
+    segment: str,
+    parts: Sequence[Sequence[Sequence[str]]],
+    *,
+    columns: Sequence[str] = ("CustomerId", "Email", "Phone", "MobileAdId"),
+    folder: str = "2026/11/28/0300",
+    prefix: str = PREFIX,
+    model_parts: int | None = None,
+    write_model: bool = True,
+    extra_entities: Sequence[dict[str, Any]] = (),
+) -> None:
+    """Write a CDM model.json (headerless partitions) and the part files of one run folder."""
+    count = model_parts if model_parts is not None else len(parts)
+    if write_model:
+        entity = {
+            "$type": "LocalEntity",
+            "name": segment,
+            "attributes": [{"name": c, "dataType": "string"} for c in columns],
+            "partitions": [
+                {
+                    "name": f"{segment}_{i}",
+                    "location": f"https://someaccount.blob.core.windows.net/othercontainer/"
+                    f"{prefix}/{segment}/{folder}/{segment}_{i}.csv",
+                    "fileFormatSettings": {"$type": "CsvFormatSettings", "columnHeaders": False},
+                }
+                for i in range(1, count + 1)
+            ],
+        }
+        model = {"name": "BlobExport", "version": "1.0", "entities": [entity, *extra_entities]}
+        container.upload_blob(f"{prefix}/model.json", json.dumps(model).encode(), overwrite=True)
+    for i, rows in enumerate(parts, start=1):
+        name = f"{prefix}/{segment}/{folder}/{segment}_{i}.csv"
+        container.upload_blob(name, csv_bytes(rows), overwrite=True)
+
+
+def seed_connection(
+    services: Services, sandbox: SnapSandbox, *, user: str = "sandbox-admin"
+) -> str:
+    """A ready connection whose refresh token comes from the sandbox; returns its id."""
+    connection = Connection(
+        id=uuid.uuid4().hex,
+        display_name="Test connection",
+        privacy_consent=Actor(id="admin-1"),
+        signed_in=Actor(id="admin-1"),
+        export_user=Actor(id="admin-1"),
+        created=Actor(id="admin-1"),
+    )
+    services.state.put(layout.connection(connection.id), connection.model_dump(mode="json"))
+    tokens = sandbox.issue_tokens(user)
+    services.secrets.set(refresh_token_secret_name(connection.id), tokens["refresh_token"])
+    return connection.id
+
+
+def seed_export(
+    services: Services,
+    connection_id: str,
+    audience_id: str | None,
+    *,
+    segments: Sequence[str] = ("HighValue",),
+    phone: str | None = "Phone",
+    mobile_ad_id: str | None = "MobileAdId",
+    **fields: Any,
+) -> str:
+    export = Export(
+        id=uuid.uuid4().hex,
+        display_name="Test export",
+        connection_id=connection_id,
+        audience_id=audience_id,
+        data_matching=DataMatching(email="Email", phone=phone, mobile_ad_id=mobile_ad_id),
+        segments=list(segments),
+        created=Actor(id="admin-1"),
+        **fields,
+    )
+    services.state.put(layout.export(export.id), export.model_dump(mode="json"))
+    return export.id

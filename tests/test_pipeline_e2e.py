@@ -1,0 +1,155 @@
+"""The whole path for real: export in Azurite -> queue steps -> Snap sandbox audience."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from azure.functions.queue import QueueMessage
+
+import function_app
+from shared import layout
+from shared.local_host import QueuePump
+from shared.models import RunOptions
+from shared.run_control import RunInProgress, get_run, start_run
+from shared.services import Services
+from shared.snap_sandbox import SnapSandbox
+from tests.conftest import exports_container
+from tests.helpers import seed_connection, seed_export, sha, write_ci_export
+
+MAID = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
+
+
+def rows_for(emails: list[str], start: int = 0) -> list[list[str]]:
+    return [[f"c{start + i}", e, "", ""] for i, e in enumerate(emails)]
+
+
+def test_two_part_export_lands_in_the_audience(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    container = exports_container(services)
+    part1 = [
+        ["c1", "Ola@Example.no ", "+47 22 12 34 56", MAID.upper()],
+        ["c2", "kari@example.no", "", "not-a-maid"],
+        ["c3", "NULL", "0047 22 12 34 57", ""],
+    ]
+    part2 = [
+        ["c4", "per@example.no", "+47 22 12 34 56", ""],  # duplicate phone
+        ["c5", "ola@example.no", "", ""],  # duplicate email
+        ["c6", "broken-email", "()", ""],
+    ]
+    write_ci_export(container, "HighValue", [part1, part2])
+    connection = seed_connection(services, sandbox)
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="High value")
+    export_id = seed_export(services, connection, audience)
+
+    run = start_run(services, export_id, trigger="on_demand")
+    with pytest.raises(RunInProgress) as second:
+        start_run(services, export_id, trigger="schedule")
+    assert second.value.run_id == run.id
+    pump.drain(60)
+
+    view = get_run(services, run.id)
+    assert view is not None
+    assert view["status"] == "succeeded", view
+    members = sandbox.members(audience)
+    assert members["EMAIL_SHA256"] == {
+        sha("ola@example.no"),
+        sha("kari@example.no"),
+        sha("per@example.no"),
+    }
+    assert members["PHONE_SHA256"] == {sha("4722123456"), sha("4722123457")}
+    assert members["MOBILE_AD_ID_SHA256"] == {sha(MAID)}
+    counts = view["counts"]
+    assert counts["rows"] == 6
+    assert counts["identifiers"] == {"EMAIL_SHA256": 3, "PHONE_SHA256": 2, "MOBILE_AD_ID_SHA256": 1}
+    assert counts["duplicates"] == 2
+    assert counts["invalid"] == {
+        "Email": {"placeholder": 1, "missing_at_sign": 1},
+        "Phone": {"not_a_phone_number": 1},
+        "MobileAdId": {"not_a_uuid": 1},
+    }
+    assert counts["identifiers_uploaded"] == 6
+    assert counts["batches_total"] == counts["batches_done"] == 3
+    assert view["audience"]["approximate_number_users"] == 6
+    assert any("1000" in w for w in view["warnings"])
+    # Nothing raw in the run record, and staging is cleaned up.
+    text = json.dumps(view)
+    assert "example.no" not in text and "22 12" not in text
+    assert list(services.staging.names(f"{run.id}/")) == []
+
+
+def test_100001_identifiers_make_two_requests(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    container = exports_container(services)
+    emails = [f"person{i}@example.com" for i in range(100_001)]
+    write_ci_export(container, "HighValue", [rows_for(emails[:50_000]), rows_for(emails[50_000:])])
+    connection = seed_connection(services, sandbox)
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Big")
+    export_id = seed_export(services, connection, audience, phone=None, mobile_ad_id=None)
+
+    run = start_run(services, export_id, trigger="on_demand")
+    pump.drain(120)
+    view = get_run(services, run.id)
+    assert view is not None and view["status"] == "succeeded", view
+    uploads = [
+        r for r in sandbox.requests() if r["path"].endswith("/users") and r["method"] == "POST"
+    ]
+    assert sorted(r["rows"] for r in uploads) == [1, 100_000]
+    assert sandbox.member_counts(audience)["EMAIL_SHA256"] == 100_001
+    assert view["counts"]["identifiers_uploaded"] == 100_001
+
+
+def test_redelivered_batch_is_not_uploaded_twice(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    container = exports_container(services)
+    write_ci_export(container, "HighValue", [rows_for(["a@example.com", "b@example.com"])])
+    connection = seed_connection(services, sandbox)
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Redelivery")
+    export_id = seed_export(services, connection, audience, phone=None, mobile_ad_id=None)
+    # Capture the batch message as the host would deliver it, then deliver it again.
+    original_send = services.queues.send
+    captured: list[dict] = []
+
+    def spy(queue: str, messages):  # type: ignore[no-untyped-def]
+        messages = list(messages)
+        if queue == services.settings.batch_queue:
+            captured.extend(messages)
+        return original_send(queue, messages)
+
+    services.queues.send = spy  # type: ignore[method-assign]
+    run = start_run(services, export_id, trigger="on_demand")
+    pump.drain(60)
+    assert len(captured) == 1
+    before = [r for r in sandbox.requests() if r["path"].endswith("/users")]
+    body = json.dumps({"v": 1, **captured[0]}).encode()
+    function_app.upload_batch(QueueMessage(id="again", body=body, dequeue_count=2))
+    after = [r for r in sandbox.requests() if r["path"].endswith("/users")]
+    assert len(after) == len(before) == 1
+    view = get_run(services, run.id)
+    assert view is not None and view["counts"]["batches_done"] == 1
+    assert base64  # imported for message realism elsewhere
+
+
+def test_on_demand_run_starts_over_http_in_under_two_seconds(
+    services: Services, sandbox: SnapSandbox, ad_account_id: str
+) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    connection = seed_connection(services, sandbox)
+    export_id = seed_export(services, connection, "123", phone=None, mobile_ad_id=None)
+    client = TestClient(function_app.api)
+    started = time.perf_counter()
+    answer = client.post(f"/api/exports/{export_id}/runs", json={})
+    elapsed = time.perf_counter() - started
+    assert answer.status_code == 202
+    body = answer.json()
+    assert body["status_url"] == f"/api/runs/{body['run_id']}"
+    assert elapsed < 2.0
+    assert services.state.get(layout.run(body["run_id"]))["status"] == "queued"
+    assert RunOptions().full_refresh is False
