@@ -63,6 +63,10 @@ log = logging.getLogger(__name__)
 MIN_TARGETABLE_USERS = 1000
 #: How long the ``clear`` step waits for ``all_users`` removal to show, in seconds.
 CLEAR_WAIT_S = 120.0
+#: A phase transition claimed but not sent after this many seconds was abandoned.
+CLAIM_STALE_S = 60.0
+#: How long a worker that lost a transition race waits for the winner, in seconds.
+CLAIM_WAIT_S = 10.0
 
 
 class RunFailed(Exception):
@@ -281,17 +285,41 @@ def _completed(services: Services, run_id: str, phase: str) -> list[dict[str, An
     return records
 
 
+class TransitionPending(RuntimeError):
+    """Another worker is moving the run to its next phase; retry this message later."""
+
+
 def _claim(services: Services, run_id: str, phase: str) -> bool:
-    """True for the one worker that moves the run past ``phase`` (or a redelivery of it)."""
+    """True for the one worker that moves the run past ``phase``.
+
+    Workers that lose the race wait briefly for the winner to mark the next phase as sent
+    and then return False. A claim left unsent for :data:`CLAIM_STALE_S` (its worker
+    died) is taken over with a compare-and-swap, so a redelivered message finishes the job.
+    """
     name = layout.claim(run_id, phase)
-    if services.state.create(name, {"claimed_at": utc_now(), "sent": False}):
-        return True
-    claim = services.state.get(name) or {}
-    return not claim.get("sent")
+    deadline = time.monotonic() + CLAIM_WAIT_S
+    while True:
+        if services.state.create(name, {"claimed_at": time.time(), "sent": False}):
+            return True
+        found = services.state.read(name)
+        if found is None:
+            continue
+        document, etag = found
+        if document.get("sent"):
+            return False
+        if time.time() - float(document.get("claimed_at", 0)) > CLAIM_STALE_S:
+            taken = {"claimed_at": time.time(), "sent": False, "taken_over": True}
+            if services.state.replace(name, taken, etag):
+                log.warning("took over the %s transition of an unfinished worker", phase)
+                return True
+            continue
+        if time.monotonic() > deadline:
+            raise TransitionPending(f"the {phase} transition is still in progress")
+        time.sleep(0.2)
 
 
 def _mark_sent(services: Services, run_id: str, phase: str) -> None:
-    services.state.put(layout.claim(run_id, phase), {"claimed_at": utc_now(), "sent": True})
+    services.state.put(layout.claim(run_id, phase), {"claimed_at": time.time(), "sent": True})
 
 
 # -- plan ----------------------------------------------------------------------------------

@@ -83,6 +83,15 @@ def _abandon(services: Services, run: Run) -> None:
     services.state.update(layout.run(run.id), mutate)
 
 
+def run_in_progress(services: Services, active_run_id: str | None) -> str | None:
+    """``active_run_id`` of an export if that run is still in progress, else ``None``.
+
+    A run that has ended does not count; one older than :data:`STALE_RUN_HOURS` is marked
+    failed (abandoned) and does not count either (the same rule :func:`start_run` applies).
+    """
+    return None if _lock_is_free(services, active_run_id) else active_run_id
+
+
 def start_run(
     services: Services,
     export_id: str,

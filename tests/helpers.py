@@ -108,3 +108,35 @@ def seed_export(
     )
     services.state.put(layout.export(export.id), export.model_dump(mode="json"))
     return export.id
+
+
+def run_to_end(services: Services, pump: Any, export_id: str, **options: Any) -> dict[str, Any]:
+    """Start an on-demand run with ``options``, deliver every message, return the run view."""
+    from shared.models import RunOptions
+    from shared.run_control import get_run, start_run
+
+    trigger = options.pop("trigger", "on_demand")
+    run = start_run(services, export_id, trigger=trigger, options=RunOptions(**options))
+    pump.drain(120)
+    view = get_run(services, run.id)
+    assert view is not None
+    return view
+
+
+def person(i: int) -> list[str]:
+    """A profile row with all three identifiers (distinct per ``i``)."""
+    return [
+        f"c{i}",
+        f"Person{i}@Example.com",
+        f"+1 201 555 {i:04d}",
+        str(uuid.UUID(int=i + 1)),
+    ]
+
+
+def person_hashes(ids: Sequence[int]) -> dict[str, set[str]]:
+    """The hashes Snap must hold for these people (computed without our code)."""
+    return {
+        "EMAIL_SHA256": {sha(f"person{i}@example.com") for i in ids},
+        "PHONE_SHA256": {sha(f"1201555{i:04d}") for i in ids},
+        "MOBILE_AD_ID_SHA256": {sha(str(uuid.UUID(int=i + 1))) for i in ids},
+    }

@@ -1,0 +1,54 @@
+# Snap audience sync: developer commands. Two matter to a new user: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_PY := $(VENV)/.installed
+STAMP_NODE := node_modules/.installed
+
+.PHONY: deps test lint typecheck unit demo bench bench-small serve sandbox clean
+
+deps: $(STAMP_PY) $(STAMP_NODE)
+
+$(STAMP_PY): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(STAMP_NODE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: $(STAMP_PY)
+	$(PY) -m ruff check shared tests function_app.py benchmarks scripts
+	$(PY) -m ruff format --check shared tests function_app.py benchmarks scripts
+
+typecheck: $(STAMP_PY)
+	$(PY) -m mypy
+
+unit: deps
+	$(PY) -m pytest -q
+
+## make test: lint, format check, type check, then every test (starts its own Azurite).
+test: lint typecheck unit
+
+## make demo: a realistic export through the real functions into the Snap sandbox.
+demo: deps
+	$(PY) scripts/demo.py
+
+## make bench: 1M and 10M profiles end to end against the hashing floor (long).
+bench: deps
+	$(PY) benchmarks/run.py --sizes 1000000,10000000
+
+## make bench-small: the same benchmark at 50,000 profiles (CI runs it so it cannot rot).
+bench-small: deps
+	$(PY) benchmarks/run.py --sizes 50000 --out benchmarks/results-small.md
+
+serve: deps
+	$(PY) -m shared serve
+
+sandbox: deps
+	$(PY) -m shared.snap_sandbox --port 8765
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,263 @@
+"""Mirror sync: the audience holds exactly the current export; only differences are sent."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import requests
+
+from shared import erasures, layout
+from shared.config import Settings
+from shared.identifiers import Schema
+from shared.local_host import QueuePump
+from shared.models import Export
+from shared.services import Services, build_services, set_services
+from shared.snap_sandbox import SnapSandbox
+from tests.conftest import exports_container
+from tests.helpers import (
+    person,
+    person_hashes,
+    run_to_end,
+    seed_connection,
+    seed_export,
+    sha,
+    write_ci_export,
+)
+
+SCHEMAS = ("EMAIL_SHA256", "PHONE_SHA256", "MOBILE_AD_ID_SHA256")
+
+
+def publish(services: Services, ids: list[int], folder: str) -> None:
+    rows = [person(i) for i in ids]
+    half = len(rows) // 2
+    write_ci_export(
+        exports_container(services), "HighValue", [rows[:half], rows[half:]], folder=folder
+    )
+
+
+def sent(sandbox: SnapSandbox, since: int) -> Counter[tuple[str, str]]:
+    """(method, schema) -> identifiers sent to /users after request number ``since``."""
+    counter: Counter[tuple[str, str]] = Counter()
+    for r in sandbox.requests()[since:]:
+        if r["path"].endswith("/users") and r["status"] == 200:
+            counter[(r["method"], r["schema"])] += r["rows"]
+    return counter
+
+
+def setup(
+    services: Services, sandbox: SnapSandbox, ad_account_id: str, **fields: Any
+) -> tuple[str, str]:
+    connection = seed_connection(services, sandbox)
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Mirror")
+    return seed_export(services, connection, audience, **fields), audience
+
+
+def test_grow_shrink_mixed_across_three_schemas(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    steps = [
+        ("2026/11/20/0300", list(range(0, 10)), 10, 0),  # first run: everything
+        ("2026/11/21/0300", list(range(0, 16)), 6, 0),  # grow by 6
+        ("2026/11/22/0300", list(range(0, 12)), 0, 4),  # shrink by 4 (25%)
+        ("2026/11/23/0300", list(range(2, 14)), 2, 2),  # mixed: -0,-1 +12,+13
+    ]
+    for folder, ids, adds, removes in steps:
+        before = len(sandbox.requests())
+        publish(services, ids, folder)
+        view = run_to_end(services, pump, export_id)
+        assert view["status"] == "succeeded", view
+        members = sandbox.members(audience)
+        assert members == person_hashes(ids), folder
+        traffic = sent(sandbox, before)
+        for schema in SCHEMAS:
+            assert traffic[("POST", schema)] == adds, (folder, schema)
+            assert traffic[("DELETE", schema)] == removes, (folder, schema)
+            assert view["counts"]["adds"][schema] == adds
+            assert view["counts"]["removes"][schema] == removes
+
+
+def test_failed_run_keeps_snapshot_and_next_run_converges(
+    settings: Settings,
+    services: Services,
+    sandbox: SnapSandbox,
+    pump: QueuePump,
+    ad_account_id: str,
+) -> None:
+    quick = build_services(
+        Settings.from_env(
+            {},
+            local_settings=None,
+            overrides={**settings.values, "SNAPCHAT_RETRY_BUDGET_SECONDS": "0.3"},
+        ),
+        create_resources=True,
+    )
+    set_services(quick)
+    export_id, audience = setup(quick, sandbox, ad_account_id)
+    publish(quick, list(range(0, 10)), "2026/11/20/0300")
+    assert run_to_end(quick, pump, export_id)["status"] == "succeeded"
+    snapshot_before = Export.model_validate(quick.state.get(layout.export(export_id))).snapshot
+    # Every removal fails (HTTP 503) until the poison queue takes the batch; adds still work.
+    sandbox.set_faults(
+        [{"kind": "status", "status": 503, "method": "DELETE", "path": "/users$", "times": -1}]
+    )
+    publish(quick, list(range(3, 15)), "2026/11/21/0300")
+    failed = run_to_end(quick, pump, export_id)
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "batches_failed"
+    assert failed["counts"]["batches_failed"] == 3
+    export = Export.model_validate(quick.state.get(layout.export(export_id)))
+    assert export.snapshot == snapshot_before
+    assert export.active_run_id is None
+    # Snap now holds the old people plus the added ones; the next run repairs it.
+    assert sandbox.members(audience) == person_hashes(list(range(0, 15)))
+    sandbox.clear_faults()
+    before = len(sandbox.requests())
+    repaired = run_to_end(quick, pump, export_id)
+    assert repaired["status"] == "succeeded"
+    assert sandbox.members(audience) == person_hashes(list(range(3, 15)))
+    traffic = sent(sandbox, before)
+    for schema in SCHEMAS:  # re-adds are idempotent at Snap; removals are the repair
+        assert traffic[("DELETE", schema)] == 3
+        assert traffic[("POST", schema)] == 5
+
+
+def test_mass_removal_rail_blocks_then_can_be_overridden(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    publish(services, list(range(0, 10)), "2026/11/20/0300")
+    assert run_to_end(services, pump, export_id)["status"] == "succeeded"
+    publish(services, list(range(0, 4)), "2026/11/21/0300")  # would remove 60%
+    before = len(sandbox.requests())
+    blocked = run_to_end(services, pump, export_id)
+    assert blocked["status"] == "failed"
+    assert blocked["error"]["code"] == "mass_removal_blocked"
+    assert "18 of 30" in blocked["error"]["message"]
+    assert sent(sandbox, before) == Counter()
+    assert sandbox.members(audience) == person_hashes(list(range(0, 10)))
+    allowed = run_to_end(services, pump, export_id, allow_mass_removal=True)
+    assert allowed["status"] == "succeeded"
+    assert sandbox.members(audience) == person_hashes(list(range(0, 4)))
+
+
+def test_source_without_valid_identifiers_is_blocked(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    write_ci_export(exports_container(services), "HighValue", [[["c1", "NULL", "", ""]]])
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "failed"
+    assert view["error"]["code"] == "mass_removal_blocked"
+    assert "no valid identifiers" in view["error"]["message"]
+
+
+def test_full_refresh_repairs_drift_without_emptying(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    publish(services, list(range(0, 6)), "2026/11/20/0300")
+    assert run_to_end(services, pump, export_id)["status"] == "succeeded"
+    stranger = sha("stranger@example.com")
+    lost = sha("person0@example.com")
+    sandbox.add_members(audience, [stranger])
+    token = sandbox.issue_tokens()["access_token"]
+    drop = requests.delete(
+        f"{sandbox.url}/v1/segments/{audience}/users",
+        json={"users": [{"schema": ["EMAIL_SHA256"], "data": [[lost]]}]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert drop.status_code == 200
+    before = len(sandbox.requests())
+    view = run_to_end(services, pump, export_id, full_refresh=True)
+    assert view["status"] == "succeeded"
+    members = sandbox.members(audience)
+    assert lost in members["EMAIL_SHA256"] and stranger in members["EMAIL_SHA256"]
+    traffic = sent(sandbox, before)
+    assert traffic[("POST", "EMAIL_SHA256")] == 6
+    assert not any(r["path"].endswith("all_users") for r in sandbox.requests()[before:])
+    # clear_first empties the audience first (the stranger goes), then adds everyone.
+    before = len(sandbox.requests())
+    view = run_to_end(services, pump, export_id, full_refresh="clear_first")
+    assert view["status"] == "succeeded"
+    assert sandbox.members(audience) == person_hashes(list(range(0, 6)))
+    paths = [r["path"] for r in sandbox.requests()[before:] if r["method"] in ("POST", "DELETE")]
+    assert paths[0].endswith("/all_users")
+
+
+def test_append_mode_never_removes(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, audience = setup(services, sandbox, ad_account_id, sync_mode="append")
+    publish(services, list(range(0, 6)), "2026/11/20/0300")
+    run_to_end(services, pump, export_id)
+    publish(services, list(range(4, 8)), "2026/11/21/0300")
+    before = len(sandbox.requests())
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded"
+    assert sandbox.members(audience) == person_hashes(list(range(0, 8)))
+    assert sent(sandbox, before)[("POST", "EMAIL_SHA256")] == 2
+    assert all(m == "POST" for (m, _) in sent(sandbox, before))
+
+
+def test_dry_run_counts_and_sends_nothing(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    publish(services, list(range(0, 6)), "2026/11/20/0300")
+    run_to_end(services, pump, export_id)
+    publish(services, list(range(2, 9)), "2026/11/21/0300")
+    before = len(sandbox.requests())
+    view = run_to_end(services, pump, export_id, dry_run=True)
+    assert view["status"] == "succeeded" and view["counts"]["dry_run"] is True
+    assert view["counts"]["adds"]["PHONE_SHA256"] == 3
+    assert view["counts"]["removes"]["MOBILE_AD_ID_SHA256"] == 2
+    assert sent(sandbox, before) == Counter()
+    assert sandbox.members(audience) == person_hashes(list(range(0, 6)))
+    # The snapshot did not move: a real run now sends the same differences.
+    real = run_to_end(services, pump, export_id)
+    assert real["counts"]["adds"] == view["counts"]["adds"]
+
+
+def test_scheduled_run_of_an_unchanged_export_is_skipped(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, _ = setup(services, sandbox, ad_account_id)
+    publish(services, list(range(0, 4)), "2026/11/20/0300")
+    assert run_to_end(services, pump, export_id, trigger="schedule")["status"] == "succeeded"
+    assert run_to_end(services, pump, export_id, trigger="schedule")["status"] == "skipped"
+    again = run_to_end(services, pump, export_id)  # on demand still runs
+    assert again["status"] == "succeeded"
+    assert sum(again["counts"]["adds"].values()) == 0
+
+
+def test_erasure_removes_and_an_older_export_does_not_bring_back(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    publish(services, list(range(0, 6)), "2026/11/20/0300")
+    run_to_end(services, pump, export_id)
+    digests = erasures.hash_erasure_values(
+        {"email": " Person1@example.com", "phone": "+1 (201) 555-0001"}, "US"
+    )
+    result = erasures.erase(services, digests, requested_by="admin-1")
+    assert result["exports"][0]["removed_from_snapshot"] == 2
+    members = sandbox.members(audience)
+    assert sha("person1@example.com") not in members["EMAIL_SHA256"]
+    assert sha("12015550001") not in members["PHONE_SHA256"]
+    assert "person1" not in str(result)
+    # The same (older) export again: person 1 stays out, and nothing is re-added.
+    publish(services, list(range(0, 6)), "2026/11/21/0300")
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded"
+    assert view["counts"]["erased"] == 2
+    members = sandbox.members(audience)
+    assert sha("person1@example.com") not in members["EMAIL_SHA256"]
+    assert sha(str(__import__("uuid").UUID(int=2))) in members["MOBILE_AD_ID_SHA256"]
+    # A newer export (after the erasure) that lists them again adds them back.
+    publish(services, list(range(0, 6)), "2099/01/01/0000")
+    view = run_to_end(services, pump, export_id)
+    assert sha("person1@example.com") in sandbox.members(audience)["EMAIL_SHA256"]
+    assert Schema.EMAIL
