@@ -145,7 +145,7 @@ def test_mass_removal_rail_blocks_then_can_be_overridden(
 def test_source_without_valid_identifiers_is_blocked(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, _ = setup(services, sandbox, ad_account_id)
     write_ci_export(exports_container(services), "HighValue", [[["c1", "NULL", "", ""]]])
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "failed"
