@@ -165,7 +165,7 @@ def test_audience_deleted_mid_run_fails_with_its_message(
     settings: Settings, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
     services = faulty_services(settings)
-    export_id, audience = prepare(services, sandbox, ad_account_id)
+    export_id, _ = prepare(services, sandbox, ad_account_id)
     sandbox.set_faults([{"kind": "delete_segment", "path": USERS, "after": 1, "times": 1}])
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "failed"

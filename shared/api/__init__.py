@@ -1,45 +1,60 @@
 """The HTTP API under ``/api`` (FastAPI): served by the Functions host through
-``AsgiFunctionApp`` in Azure and by uvicorn in ``python -m shared serve``."""
+``AsgiFunctionApp`` in Azure and by uvicorn in ``python -m shared serve``.
+
+Modules: :mod:`~shared.api.principal` (who calls), :mod:`~shared.api.access` (role rules),
+:mod:`~shared.api.errors` (error shape), :mod:`~shared.api.schemas` (bodies), one router
+per resource (``connections_routes``, ``oauth_callback``, ``exports_routes`` with
+``export_records``, ``runs_routes``, ``erasures_routes``). The OpenAPI document is served at
+``/api/openapi.json``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.functions as func
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 
-from shared import run_control
-from shared.models import RunOptions
-from shared.services import get_services
+from shared.api import (
+    connections_routes,
+    erasures_routes,
+    exports_routes,
+    oauth_callback,
+    runs_routes,
+)
+from shared.api.errors import install_error_handlers
+
+API_VERSION = "1.0.0"
 
 
 def create_api() -> FastAPI:
-    """The FastAPI app. Creating it touches no setting and no network."""
-    api = FastAPI(title="Snap audience sync", openapi_url="/api/openapi.json", docs_url=None)
-
-    @api.post("/api/exports/{export_id}/runs", status_code=202)
-    def start(export_id: str, options: RunOptions | None = None) -> dict[str, Any]:
-        services = get_services()
-        try:
-            run = run_control.start_run(
-                services, export_id, trigger="on_demand", options=options or RunOptions()
-            )
-        except run_control.ExportNotFound:
-            raise HTTPException(404, "no such export") from None
-        except run_control.RunInProgress as exc:
-            raise HTTPException(409, {"run_id": exc.run_id}) from None
-        return {"run_id": run.id, "status_url": f"/api/runs/{run.id}"}
-
-    @api.get("/api/runs/{run_id}")
-    def get_run(run_id: str) -> dict[str, Any]:
-        view = run_control.get_run(get_services(), run_id)
-        if view is None:
-            raise HTTPException(404, "no such run")
-        return view
-
+    """The FastAPI app. Creating it touches no setting and no network: handlers get the
+    services (:func:`~shared.services.get_services`) when a request comes."""
+    api = FastAPI(
+        title="Snap audience sync",
+        version=API_VERSION,
+        description=(
+            "Management API: Snapchat connections, exports of Customer Insights segments to "
+            "Snapchat Customer List audiences, runs and erasures. Callers are authenticated "
+            "by App Service Authentication (Entra ID) with the app roles Admin, Contributor "
+            'and Viewer; errors are `{"error": {"code", "message"}}`.'
+        ),
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(api)
+    for module in (
+        connections_routes,
+        oauth_callback,
+        exports_routes,
+        runs_routes,
+        erasures_routes,
+    ):
+        api.include_router(module.router)
     return api
 
 
 def oauth_callback_response(req: func.HttpRequest) -> func.HttpResponse:
-    """The Snap OAuth redirect target (implemented with the connections API)."""
-    return func.HttpResponse("not implemented", status_code=501)
+    """The Snap OAuth redirect target for the Functions route (ANONYMOUS; see
+    :mod:`shared.api.oauth_callback`): 200 HTML page, or a JSON error."""
+    outcome = oauth_callback.callback_outcome(req.headers, req.params)
+    return func.HttpResponse(outcome.body, status_code=outcome.status, mimetype=outcome.media_type)
