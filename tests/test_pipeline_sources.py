@@ -1,0 +1,187 @@
+"""Run-level behaviour around the source and the triggers: folders, bad files, timer, poison."""
+
+from __future__ import annotations
+
+import pytest
+from azure.functions.timer import TimerRequest
+
+import function_app
+from shared import layout, pipeline
+from shared.local_host import QueuePump
+from shared.models import Export
+from shared.queues import MAX_MESSAGE_BYTES, MessageTooLarge, encode
+from shared.services import Services
+from shared.snap_sandbox import SnapSandbox
+from tests.conftest import exports_container
+from tests.helpers import (
+    PREFIX,
+    csv_bytes,
+    person,
+    person_hashes,
+    run_to_end,
+    seed_connection,
+    seed_export,
+    write_ci_export,
+)
+
+
+def setup(
+    services: Services, sandbox: SnapSandbox, ad_account_id: str, **fields: object
+) -> tuple[str, str]:
+    connection = seed_connection(services, sandbox)
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Sources")
+    return seed_export(services, connection, audience, **fields), audience  # type: ignore[arg-type]
+
+
+def test_newest_complete_run_folder_is_read_not_a_partial_newer_one(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    container = exports_container(services)
+    rows = [person(i) for i in range(6)]
+    write_ci_export(container, "HighValue", [rows[:3], rows[3:]], folder="2026/11/27/0300")
+    # A newer run folder with only the first of its two partitions (still being written).
+    write_ci_export(container, "HighValue", [[person(99)]], folder="2026/11/28/0300", model_parts=2)
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded"
+    assert view["source_version"] == "cdm:HighValue/2026/11/27/0300"
+    assert sandbox.members(audience) == person_hashes(range(6))
+
+
+def test_flat_legacy_file_and_two_segments_into_one_audience(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    container = exports_container(services)
+    write_ci_export(container, "HighValue", [[person(1), person(2)]])
+    header = ["CustomerId", "Email", "Phone", "MobileAdId"]
+    parent = PREFIX.rsplit("/", 1)[0]
+    container.upload_blob(
+        f"{parent}/BlobExport_Churn_1700000000.csv", csv_bytes([person(3)], header)
+    )
+    container.upload_blob(
+        f"{parent}/BlobExport_Churn_1800000000.csv", csv_bytes([person(4), person(2)], header)
+    )
+    export_id, audience = setup(services, sandbox, ad_account_id, segments=["HighValue", "Churn"])
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded"
+    assert sandbox.members(audience) == person_hashes([1, 2, 4])
+    assert view["counts"]["duplicates"] == 3  # person 2 in both segments, per schema
+    assert [s["version"] for s in view["source"]] == [
+        "cdm:HighValue/2026/11/28/0300",
+        "flat:BlobExport_Churn_1800000000.csv",
+    ]
+
+
+def test_malformed_file_fails_the_run_naming_file_and_row_and_sends_nothing(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    container = exports_container(services)
+    write_ci_export(container, "HighValue", [[person(1)], [person(2), ["c3", "x@example.com"]]])
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "failed"
+    assert view["error"]["code"] == "source_unusable"
+    message = view["error"]["message"]
+    assert "HighValue/2026/11/28/0300/HighValue_2.csv" in message
+    assert "row 2" in message and "expected 4" in message
+    assert "x@example.com" not in message
+    assert not [r for r in sandbox.requests() if r["path"].endswith("/users")]
+    export = Export.model_validate(services.state.get(layout.export(export_id)))
+    assert export.snapshot is None and export.active_run_id is None
+
+
+def test_missing_column_fails_with_the_column_name(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    write_ci_export(
+        exports_container(services),
+        "HighValue",
+        [[["c1", "a@example.com"]]],
+        columns=("CustomerId", "Mail"),
+    )
+    export_id, _ = setup(services, sandbox, ad_account_id, phone=None, mobile_ad_id=None)
+    view = run_to_end(services, pump, export_id)
+    assert view["error"]["code"] == "source_unusable"
+    assert "column 'Email' not found" in view["error"]["message"]
+
+
+def test_audience_is_created_when_asked(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump
+) -> None:
+    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
+    connection = seed_connection(services, sandbox)
+    export_id = seed_export(
+        services,
+        connection,
+        None,
+        create_audience={"name": "CI High value", "retention_in_days": 180},
+    )
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded"
+    export = Export.model_validate(services.state.get(layout.export(export_id)))
+    assert export.audience_id
+    segment = sandbox.segment(export.audience_id)
+    assert segment["name"] == "CI High value" and segment["retention_in_days"] == 180
+    assert segment["source_type"] == "FIRST_PARTY"
+    assert sandbox.members(export.audience_id) == person_hashes([1, 2])
+    # The next run reuses it instead of creating another.
+    run_to_end(services, pump, export_id)
+    creates = [
+        r for r in sandbox.requests() if r["method"] == "POST" and r["path"].endswith("/segments")
+    ]
+    assert len(creates) == 1
+
+
+def test_timer_starts_every_scheduled_active_export(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    write_ci_export(exports_container(services), "HighValue", [[person(1)]])
+    scheduled, audience = setup(services, sandbox, ad_account_id)
+    manual, _ = setup(services, sandbox, ad_account_id, schedule="manual")
+    inactive, _ = setup(services, sandbox, ad_account_id, status="inactive")
+    function_app.scheduled_refresh(TimerRequest(past_due=True))
+    runs = list(services.state.names("runs/"))
+    assert len(runs) == 1
+    pump.drain(60)
+    assert sandbox.members(audience) == person_hashes([1])
+    for export_id, expected in ((scheduled, "succeeded"), (manual, None), (inactive, None)):
+        export = Export.model_validate(services.state.get(layout.export(export_id)))
+        assert (export.last_run or {}).get("status") == expected
+
+
+def test_a_step_that_keeps_failing_ends_in_the_poison_queue_and_fails_the_run(
+    services: Services,
+    sandbox: SnapSandbox,
+    pump: QueuePump,
+    ad_account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_ci_export(exports_container(services), "HighValue", [[person(1)]])
+    export_id, _ = setup(services, sandbox, ad_account_id)
+
+    def broken(*args: object) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(pipeline, "diff_partition", broken)
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "failed"
+    assert view["error"]["code"] == "step_failed"
+    assert "diff step failed on every retry" in view["error"]["message"]
+    assert pump.failures == pump.max_dequeue_count
+
+
+def test_queue_messages_stay_small() -> None:
+    ranges = [[p, 0, 100] for p in range(256)]
+    text = encode(
+        {
+            "kind": "upload",
+            "run_id": "r" * 40,
+            "batch": 1,
+            "schema": "EMAIL_SHA256",
+            "op": "add",
+            "ranges": ranges,
+        }
+    )
+    assert len(text) < MAX_MESSAGE_BYTES / 8
+    with pytest.raises(MessageTooLarge):
+        encode({"kind": "upload", "hashes": ["a" * 64] * 800})
