@@ -77,7 +77,7 @@ def test_malformed_file_fails_the_run_naming_file_and_row_and_sends_nothing(
 ) -> None:
     container = exports_container(services)
     write_ci_export(container, "HighValue", [[person(1)], [person(2), ["c3", "x@example.com"]]])
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, _audience = setup(services, sandbox, ad_account_id)
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "failed"
     assert view["error"]["code"] == "source_unusable"
