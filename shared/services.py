@@ -108,7 +108,10 @@ def get_services() -> Services:
     global _services
     with _services_lock:
         if _services is None:
+            from shared.telemetry import configure
+
             settings = get_settings()
+            configure(settings)
             _services = build_services(settings, create_resources=not settings.running_in_azure)
         return _services
 

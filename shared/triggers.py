@@ -11,15 +11,12 @@ import azure.functions as func
 
 from shared import pipeline, run_control
 from shared.services import Services, get_services
-from shared.telemetry import configure
 
 log = logging.getLogger(__name__)
 
 
 def _services() -> Services:
-    services = get_services()
-    configure(services.settings)
-    return services
+    return get_services()
 
 
 def on_schedule(timer: func.TimerRequest) -> dict[str, str]:
