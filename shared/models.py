@@ -111,10 +111,12 @@ class ExportSource(BaseModel):
 
 
 class Snapshot(BaseModel):
-    """The hashes last sent successfully: written by run ``run_id``, ``bits`` of partition."""
+    """The hashes last sent successfully to ``audience_id``: written by run ``run_id``,
+    partitioned by ``bits`` of hash prefix. A snapshot of another audience is ignored."""
 
     run_id: str
     bits: int
+    audience_id: str | None = None
     counts: dict[str, int] = Field(default_factory=dict)
 
 

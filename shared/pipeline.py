@@ -461,7 +461,10 @@ def plan(services: Services, run_id: str) -> None:
         r.phase = "read"
         r.parts = parts
         r.bits = partition_bits(sum(int(f.size) for s in sources for f in s.files))
-        r.base_snapshot = export.snapshot
+        snapshot = export.snapshot
+        if snapshot is not None and snapshot.audience_id not in (None, audience_id):
+            snapshot = None  # the export now targets another audience: start afresh
+        r.base_snapshot = snapshot
         r.counts = {"parts": len(parts), "partitions": 1 << r.bits}
         return True
 
@@ -893,7 +896,9 @@ def _finish(services: Services, run: Run, *, dry_run: bool) -> None:
     previous = run.base_snapshot
     if not dry_run:
         snapshot_counts = dict(run.counts.get("snapshot", {}))
-        new = Snapshot(run_id=run.id, bits=run.bits, counts=snapshot_counts)
+        new = Snapshot(
+            run_id=run.id, bits=run.bits, audience_id=run.audience_id, counts=snapshot_counts
+        )
 
         def swap(export: Export) -> None:
             export.snapshot = new

@@ -261,3 +261,22 @@ def test_erasure_removes_and_an_older_export_does_not_bring_back(
     view = run_to_end(services, pump, export_id)
     assert sha("person1@example.com") in sandbox.members(audience)["EMAIL_SHA256"]
     assert Schema.EMAIL
+
+
+def test_pointing_the_export_at_another_audience_starts_afresh(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, first = setup(services, sandbox, ad_account_id)
+    publish(services, list(range(0, 5)), "2026/11/20/0300")
+    run_to_end(services, pump, export_id)
+    second = sandbox.create_segment(ad_account_id=ad_account_id, name="Second")
+
+    def move(document: dict[str, Any]) -> dict[str, Any]:
+        document["audience_id"] = second
+        return document
+
+    services.state.update(layout.export(export_id), move)
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded"
+    assert sandbox.members(second) == person_hashes(list(range(0, 5)))
+    assert sandbox.members(first) == person_hashes(list(range(0, 5)))

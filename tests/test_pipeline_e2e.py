@@ -15,6 +15,7 @@ from shared.models import RunOptions
 from shared.run_control import RunInProgress, get_run, start_run
 from shared.services import Services
 from shared.snap_sandbox import SnapSandbox
+from tests.api_support import ADMIN
 from tests.conftest import exports_container
 from tests.helpers import seed_connection, seed_export, sha, write_ci_export
 
@@ -145,7 +146,7 @@ def test_on_demand_run_starts_over_http_in_under_two_seconds(
     export_id = seed_export(services, connection, "123", phone=None, mobile_ad_id=None)
     client = TestClient(function_app.api)
     started = time.perf_counter()
-    answer = client.post(f"/api/exports/{export_id}/runs", json={})
+    answer = client.post(f"/api/exports/{export_id}/runs", json={}, headers=ADMIN)
     elapsed = time.perf_counter() - started
     assert answer.status_code == 202
     body = answer.json()

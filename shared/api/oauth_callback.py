@@ -1,0 +1,114 @@
+"""``GET /api/oauth/snapchat/callback``: where Snap sends the browser after sign-in.
+
+One implementation, :func:`callback_outcome`, serves both the Functions route
+(``function_app.snapchat_oauth_callback``, ANONYMOUS because the host would read Snap's
+``code`` parameter as a function key) and the FastAPI route of the same path. The caller
+must be an administrator (App Service Authentication supplies the principal to the browser's
+request) and the one who started the sign-in: the ``state`` is bound to them.
+
+Answers: 200 with a small HTML page on success; errors as JSON ``{"error": {...}}``:
+400 for a bad, reused, expired or foreign state, or a sign-in Snap refused (nothing is
+stored), 401/403 without an administrator, 404 when the connection was deleted meanwhile,
+502 when Snap's token endpoint keeps failing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Security
+from fastapi.responses import HTMLResponse, Response
+
+from shared import connections
+from shared.api.access import actor, principal_from, principal_header
+from shared.api.errors import ApiError, json_errors
+from shared.services import get_services
+
+CALLBACK_PATH = "/api/oauth/snapchat/callback"
+
+router = APIRouter(tags=["connections"])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An HTTP answer independent of the web framework."""
+
+    status: int
+    media_type: str
+    body: str
+
+
+def _error(status: int, code: str, message: str) -> Outcome:
+    body = json.dumps({"error": {"code": code, "message": message}})
+    return Outcome(status, "application/json", body)
+
+
+def _page(display_name: str) -> Outcome:
+    name = html.escape(display_name)
+    body = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Snapchat sign-in'
+        "</title></head><body><p>Snapchat sign-in complete for "
+        f"{name}. You can close this window.</p></body></html>"
+    )
+    return Outcome(200, "text/html", body)
+
+
+def callback_outcome(headers: Mapping[str, str], params: Mapping[str, str]) -> Outcome:
+    """Finish a sign-in from request ``headers`` and query ``params`` (``code``, ``state``,
+    or ``error``); see the module docstring for the answers."""
+    try:
+        principal = principal_from(headers)
+    except ApiError as exc:
+        return _error(exc.status, exc.code, exc.message)
+    if not principal.is_admin:
+        return _error(403, "forbidden", "only administrators may sign a connection in")
+    try:
+        connection = connections.complete_sign_in(
+            get_services(),
+            state=params.get("state"),
+            code=params.get("code"),
+            error=params.get("error"),
+            caller=actor(principal),
+        )
+    except connections.InvalidOAuthState as exc:
+        return _error(400, "invalid_state", str(exc))
+    except connections.SignInRefused as exc:
+        return _error(400, "sign_in_refused", str(exc))
+    except connections.ConnectionNotFound:
+        return _error(404, "not_found", "the connection was deleted during the sign-in")
+    except connections.SignInUnavailable as exc:
+        return _error(502, "snapchat_unavailable", str(exc))
+    return _page(connection.display_name)
+
+
+@router.get(
+    CALLBACK_PATH,
+    response_class=HTMLResponse,
+    summary="Snap's OAuth redirect target: finish Sign in with Snapchat (Admin who started it)",
+    responses={
+        200: {"description": "Sign-in complete (HTML page)"},
+        **json_errors(
+            {
+                400: "Bad, reused, expired or foreign state; Snap refused the sign-in",
+                401: "No authenticated principal",
+                403: "Not an administrator",
+                404: "The connection was deleted",
+                422: "Invalid query parameters",
+                502: "Snap's token endpoint is failing",
+            }
+        ),
+    },
+)
+def snapchat_callback(
+    request: Request,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+    _principal: Annotated[str | None, Security(principal_header)] = None,
+) -> Response:
+    outcome = callback_outcome(request.headers, request.query_params)
+    return Response(outcome.body, status_code=outcome.status, media_type=outcome.media_type)

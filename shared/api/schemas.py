@@ -1,0 +1,247 @@
+"""Request and response bodies of the API (pydantic; they also make the OpenAPI document).
+
+Requests forbid unknown fields (422 naming the field). Ids in paths and bodies are
+restricted to ``[A-Za-z0-9_-]`` so they can never address another blob.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.models import (
+    Actor,
+    Connection,
+    CreateAudience,
+    DataMatching,
+    Export,
+    ExportSource,
+    Schedule,
+    SyncMode,
+    UsableBy,
+)
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+RecordId = Annotated[str, StringConstraints(pattern=ID_PATTERN.pattern)]
+#: A Snapchat audience (segment) id: Snap's ids are digits; letters, ``_`` and ``-`` tolerated.
+AudienceId = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+]
+#: A Customer Insights segment table name (an entity of the export's model.json).
+SegmentName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=256, pattern=r"^[^/\\]+$"),
+]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- connections ----------------------------------------------------------------------------
+class ConnectionCreate(_Request):
+    """``POST /api/connections``. ``privacy_consent`` must be ``true`` (recorded with who and
+    when)."""
+
+    display_name: DisplayName
+    usable_by: UsableBy = UsableBy.ADMINS
+    privacy_consent: Literal[True] = Field(
+        description="Must be true: the administrator agrees to send data to Snapchat."
+    )
+
+
+class ConnectionPatch(_Request):
+    """``PATCH /api/connections/{id}``: the fields to change."""
+
+    display_name: DisplayName | None = None
+    usable_by: UsableBy | None = None
+
+
+class ConnectionView(BaseModel):
+    """A connection as administrators see it. ``status`` is ``ready`` or names what is
+    missing (``missing`` lists it: privacy_consent, snapchat_sign_in, export_user)."""
+
+    id: str
+    display_name: str
+    type: Literal["snapchat"] = "snapchat"
+    usable_by: UsableBy
+    status: str
+    missing: list[str]
+    privacy_consent: Actor | None
+    signed_in: Actor | None
+    snapchat_member: dict[str, Any] | None
+    export_user: Actor | None
+    created: Actor
+    updated_at: str
+
+    @classmethod
+    def of(cls, connection: Connection) -> ConnectionView:
+        return cls(
+            **connection.model_dump(exclude={"type"}),
+            status=connection.status,
+            missing=connection.missing,
+        )
+
+
+class ConnectionSummary(BaseModel):
+    """A connection as contributors see it: name and type only."""
+
+    id: str
+    display_name: str
+    type: Literal["snapchat"] = "snapchat"
+
+    @classmethod
+    def of(cls, connection: Connection) -> ConnectionSummary:
+        return cls(id=connection.id, display_name=connection.display_name)
+
+
+class ConnectionList(BaseModel):
+    connections: list[ConnectionView | ConnectionSummary]
+
+
+class ConnectionDeleted(BaseModel):
+    """What ``DELETE /api/connections/{id}`` did."""
+
+    id: str
+    deleted: bool = True
+    exports_deactivated: list[str]
+
+
+# -- exports ----------------------------------------------------------------------------------
+class ExportCreate(_Request):
+    """``POST /api/exports``. Give exactly one of ``audience_id`` and ``create_audience``.
+
+    ``source.prefix`` is the Customer Insights export folder (the one holding model.json);
+    without ``source`` the app settings ``EXPORTS_CONTAINER``/``EXPORTS_PREFIX`` apply.
+    """
+
+    display_name: DisplayName
+    connection_id: RecordId
+    audience_id: AudienceId | None = None
+    create_audience: CreateAudience | None = None
+    data_matching: DataMatching
+    segments: list[SegmentName] = Field(min_length=1, max_length=100)
+    schedule: Schedule = Schedule.WITH_REFRESH
+    sync_mode: SyncMode = SyncMode.MIRROR
+    source: ExportSource | None = None
+
+
+class ExportPatch(_Request):
+    """``PATCH /api/exports/{id}``: the fields to change (same rules as creating).
+
+    ``audience_id`` replaces ``create_audience`` and the other way round; ``source: null``
+    returns to the app settings. Run state is never changed here.
+    """
+
+    display_name: DisplayName | None = None
+    connection_id: RecordId | None = None
+    audience_id: AudienceId | None = None
+    create_audience: CreateAudience | None = None
+    data_matching: DataMatching | None = None
+    segments: list[SegmentName] | None = Field(default=None, min_length=1, max_length=100)
+    schedule: Schedule | None = None
+    sync_mode: SyncMode | None = None
+    source: ExportSource | None = None
+
+
+class SnapshotSummary(BaseModel):
+    """The hashes last sent: which run wrote them and how many per schema."""
+
+    run_id: str
+    counts: dict[str, int]
+
+
+class ExportView(BaseModel):
+    """An export: configuration, ``status`` (``inactive`` after its connection was deleted)
+    and the state of its runs."""
+
+    id: str
+    display_name: str
+    connection_id: str
+    audience_id: str | None
+    create_audience: CreateAudience | None
+    data_matching: DataMatching
+    segments: list[str]
+    schedule: Schedule
+    sync_mode: SyncMode
+    source: ExportSource | None
+    status: Literal["active", "inactive"]
+    inactive_reason: str | None
+    created: Actor
+    updated_at: str
+    active_run_id: str | None
+    last_run: dict[str, Any] | None
+    last_exported_version: str | None
+    audience: dict[str, Any] | None
+    snapshot: SnapshotSummary | None
+
+    @classmethod
+    def of(cls, export: Export) -> ExportView:
+        snapshot = export.snapshot
+        return cls(
+            **export.model_dump(exclude={"snapshot"}),
+            snapshot=SnapshotSummary(run_id=snapshot.run_id, counts=snapshot.counts)
+            if snapshot
+            else None,
+        )
+
+
+class ExportList(BaseModel):
+    exports: list[ExportView]
+
+
+# -- runs --------------------------------------------------------------------------------------
+class RunStarted(BaseModel):
+    """A run was queued; poll ``status_url``."""
+
+    run_id: str
+    status_url: str
+
+
+class RunsRequest(_Request):
+    """``POST /api/runs``: exactly one of ``export_ids`` and ``all: true`` ("Run all": every
+    active export scheduled ``with_refresh`` that the caller may run)."""
+
+    export_ids: list[RecordId] | None = Field(default=None, min_length=1, max_length=500)
+    all: bool | None = None
+
+
+class RunStartedFor(RunStarted):
+    export_id: str
+
+
+class RunRefusedError(BaseModel):
+    code: str
+    message: str
+    run_id: str | None = None
+
+
+class RunRefused(BaseModel):
+    """One export of ``POST /api/runs`` that did not start, and why."""
+
+    export_id: str
+    error: RunRefusedError
+
+
+class RunsStarted(BaseModel):
+    runs: list[RunStartedFor | RunRefused]
+
+
+class RunHistory(BaseModel):
+    """Runs of an export, newest first; pass ``next_cursor`` as ``cursor`` for more."""
+
+    runs: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+# -- erasures ----------------------------------------------------------------------------------
+class ErasureRequest(_Request):
+    """``POST /api/erasures``: at least one raw value; each is hashed at once, never stored."""
+
+    email: str | None = None
+    phone: str | None = None
+    mobile_ad_id: str | None = None
