@@ -89,3 +89,32 @@ def test_log_records_carry_run_ids_and_mask_identifiers() -> None:
         RedactingFilter().filter(record)
     assert record.run_id == "r1" and record.batch_id == "7"  # type: ignore[attr-defined]
     assert record.getMessage() == "mail [email] phone [phone]"
+
+
+def test_azure_monitor_is_configured_with_the_managed_identity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import azure.monitor.opentelemetry as monitor
+
+    from shared import telemetry
+    from shared.config import Settings
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(monitor, "configure_azure_monitor", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(telemetry, "_configured", False)
+    settings = Settings.from_env(
+        {},
+        local_settings=None,
+        overrides={
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=0000",
+            "AZURE_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+        },
+    )
+    telemetry.configure(settings)
+    telemetry.configure(settings)  # once per process
+    assert len(calls) == 1
+    assert calls[0]["connection_string"].startswith("InstrumentationKey=")
+    assert type(calls[0]["credential"]).__name__ == "ManagedIdentityCredential"
+    monkeypatch.setattr(telemetry, "_configured", False)
+    telemetry.configure(Settings.from_env({}, local_settings=None))
+    assert len(calls) == 1  # no connection string: nothing sent anywhere
