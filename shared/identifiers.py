@@ -144,6 +144,21 @@ def normalise_email(raw: str) -> str | InvalidReason:
 def email_digest(raw: str) -> Result:
     """SHA-256 digest of a normalised email, a pass-through digest, or the reason."""
     value = raw.strip()
+    if value.isascii():
+        # Fast path, same result as below: an ASCII value with one '@', a local part, a dot
+        # in the domain and no whitespace (no space, and every other ASCII whitespace
+        # character is unprintable) is valid, never a digest or placeholder, and its NFC
+        # form is itself. Anything else takes the general path.
+        low = value.lower()
+        at = low.find("@")
+        if (
+            at > 0
+            and low.find("@", at + 1) < 0
+            and low.find(".", at + 1) > 0
+            and " " not in low
+            and low.isprintable()
+        ):
+            return _sha256(low.encode()).digest()
     hashed = _prehashed(value)
     if hashed is not None:
         return hashed
@@ -168,22 +183,30 @@ def _possible_length(country_code: int, nsn_length: int) -> bool:
     return bool(phonenumbers.is_possible_number(probe))
 
 
-@functools.lru_cache(maxsize=512)
-def _fast_path_region(region: str) -> tuple[int, str | None, re.Pattern[str] | None] | None:
-    """(country code, plain national prefix, international-prefix pattern) or None.
+_PLAIN_PREFIXES = re.compile(r"\d+(?:\|\d+)*")
 
-    ``None`` means the region's prefix rules are not plain digit strings, so every number
-    of it takes the full ``phonenumbers.parse`` path.
+
+@functools.lru_cache(maxsize=512)
+def _fast_path_region(
+    region: str,
+) -> tuple[int, tuple[str, ...], re.Pattern[str] | None] | None:
+    """(country code, national prefixes, international-prefix pattern) or None.
+
+    The national prefixes are the plain digit strings that ``national_prefix_for_parsing``
+    matches at the start of a number (``"1"`` for US, ``"0|180020"`` for GB); ``None``
+    means the region's prefix rule is another pattern, so every number of it takes the
+    full ``phonenumbers.parse`` path.
     """
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     if metadata is None or metadata.country_code is None:
         return None
     prefix = metadata.national_prefix_for_parsing
-    if prefix is not None and not prefix.isdigit():
+    if prefix is not None and not _PLAIN_PREFIXES.fullmatch(prefix):
         return None
+    prefixes = tuple(prefix.split("|")) if prefix else ()
     idd = metadata.international_prefix
     idd_pattern = re.compile(idd) if idd else None
-    return metadata.country_code, prefix, idd_pattern
+    return metadata.country_code, prefixes, idd_pattern
 
 
 def _split_country_code(digits: str) -> tuple[int, str] | None:
@@ -233,8 +256,7 @@ def fast_phone(value: str, region: str) -> str | InvalidReason | None:
             return None
         if national.startswith(str(code)):
             return None  # phonenumbers may read a leading country code without '+'
-    prefix = rules[1]
-    if not national or national[0] == "0" or (prefix and national.startswith(prefix)):
+    if not national or national[0] == "0" or national.startswith(rules[1]):
         return None
     if len(national) < 2 or len(national) > 17:
         return None
@@ -285,6 +307,10 @@ def parse_phone(value: str, default_region: str) -> str | InvalidReason:
 
 def phone_digest(raw: str, default_region: str) -> Result:
     """SHA-256 digest of a normalised phone, a pass-through digest, or the reason."""
+    return _phone_digester(default_region)(raw)
+
+
+def _phone_digest_slow(raw: str, default_region: str) -> Result:
     value = raw.strip()
     hashed = _prehashed(value)
     if hashed is not None:
@@ -294,6 +320,127 @@ def phone_digest(raw: str, default_region: str) -> Result:
         return _sha256(normalised.encode()).digest()
     assert isinstance(normalised, InvalidReason)
     return normalised
+
+
+#: :data:`_PHONE_SEPARATORS` less its one non-ASCII character, for ASCII bytes.
+_ASCII_SEPARATORS = b" -.()/\t"
+#: Country calling codes as digit strings (a number's code is the shortest that is known).
+_COUNTRY_CODES = frozenset(str(code).encode() for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+_Rules = tuple[bytes, tuple[bytes, ...], frozenset[int]]
+"""(country code digits, prefixes a national number must not start with, NSN lengths)."""
+
+
+def _rules(code: int, prefixes: tuple[str, ...]) -> _Rules:
+    lengths = frozenset(n for n in range(2, 18) if _possible_length(code, n))
+    return str(code).encode(), tuple(p.encode() for p in ("0", *prefixes)), lengths
+
+
+_international_rules: dict[bytes, _Rules | None] = {}
+
+
+def _international_rule(key: bytes) -> _Rules | None:
+    """Fast-path rules of a number given as ``+<key>...``; None when it must be parsed."""
+    try:
+        return _international_rules[key]
+    except KeyError:
+        pass
+    code = int(key)
+    rules = _fast_path_region(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code][0])
+    found = _rules(code, rules[1]) if rules is not None and rules[0] == code else None
+    _international_rules[key] = found
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def _phone_digester(region: str) -> Callable[[str], Result]:
+    """:func:`phone_digest` for one default region, :func:`fast_phone` inlined over bytes.
+
+    Same results as :func:`_phone_digest_slow`: the inlined checks are those of
+    :func:`fast_phone` for ASCII values (``tests/test_identifiers.py`` compares the two);
+    everything they do not settle takes the general path.
+    """
+    rules = _fast_path_region(region)
+    national = _rules(rules[0], rules[1]) if rules is not None else None
+    # A national number must not start with the country code (phonenumbers may read it as
+    # one), the trunk prefix or '0', or the region's international prefix (IDD).
+    forbidden: tuple[bytes, ...] = ()
+    plain_idd: tuple[bytes, ...] = ()
+    idd: re.Pattern[bytes] | None = None
+    # A national number that starts with the country code is read as "code + rest" when
+    # the rest, and not the whole, matches the region's general pattern (phonenumbers'
+    # _maybe_extract_country_code); only for the main region of its code, whose metadata
+    # phonenumbers keeps using after the extraction.
+    general: re.Pattern[bytes] | None = None
+    if rules is not None and national is not None:
+        if rules[2] is not None and rules[2].pattern.isdigit():
+            plain_idd = (rules[2].pattern.encode(),)
+        elif rules[2] is not None:
+            idd = re.compile(rules[2].pattern.encode())
+        forbidden = (national[0], *national[1], *plain_idd)
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        desc = metadata.general_desc if metadata else None
+        pattern = desc.national_number_pattern if desc else None
+        main = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(rules[0], ("",))[0] == region
+        if pattern and main:
+            general = re.compile(pattern.encode())
+    hex64 = _HEX64.fullmatch
+    sha256 = _sha256
+    separators = _ASCII_SEPARATORS
+    codes = _COUNTRY_CODES
+    intl = _international_rule
+
+    def digest(raw: str) -> Result:
+        value = raw.strip()
+        if len(value) == 64 and hex64(value):
+            return bytes.fromhex(value)
+        if value.isascii():
+            data = value.encode()
+            compact = data.translate(None, separators)
+            if compact[:1] == b"+":
+                digits, international = compact[1:], True
+            else:
+                digits, international = compact, False
+            if digits.isdigit() and (b"(" not in data or b"(0" not in data):
+                if digits[:2] == b"00":
+                    digits, international = digits[2:], True
+                if not international:
+                    if national is not None and (idd is None or idd.match(digits) is None):
+                        code, prefixes, lengths = national
+                        if not digits.startswith(forbidden):
+                            if len(digits) in lengths:
+                                return sha256(code + digits).digest()
+                        elif (
+                            general is not None
+                            and digits.startswith(code)
+                            and not digits.startswith(plain_idd)
+                        ):
+                            rest = digits[len(code) :]
+                            if (
+                                rest
+                                and not rest.startswith(prefixes)
+                                and len(rest) in lengths
+                                and general.fullmatch(rest)
+                                and not general.fullmatch(digits)
+                            ):
+                                return sha256(code + rest).digest()
+                elif digits[:1] != b"0":
+                    for size in (1, 2, 3):
+                        key = digits[:size]
+                        if len(key) == size and key in codes:
+                            found = intl(key)
+                            rest = digits[size:]
+                            if (
+                                found is not None
+                                and rest
+                                and not rest.startswith(found[1])
+                                and len(rest) in found[2]
+                            ):
+                                return sha256(key + rest).digest()
+                            break
+        return _phone_digest_slow(value, region)
+
+    return digest
 
 
 # -- mobile ad id ------------------------------------------------------------------------
@@ -331,7 +478,7 @@ def digest_function(schema: Schema, default_region: str) -> Callable[[str], Resu
     if schema is Schema.EMAIL:
         return email_digest
     if schema is Schema.PHONE:
-        return functools.partial(phone_digest, default_region=default_region)
+        return _phone_digester(default_region)
     return mobile_ad_id_digest
 
 

@@ -1,0 +1,1 @@
+"""Throughput benchmark of the function app (issue 5): ``make bench``."""
