@@ -41,7 +41,7 @@ def _dry_run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from shared.local_host import serve
 
-    return serve(port=args.port)
+    return serve(port=args.port, processes=args.processes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,6 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="run the app locally against Azurite")
     serve.add_argument("--port", type=int, default=7071)
+    serve.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="worker processes polling the queues (default FUNCTIONS_WORKER_PROCESS_COUNT or 1)",
+    )
     serve.set_defaults(handler=_serve)
 
     args = parser.parse_args(argv)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -251,8 +253,59 @@ class TimerThread(threading.Thread):
         self._stop.set()
 
 
-def serve(port: int = 7071, host: str = "127.0.0.1") -> int:
-    """Run the API, the queue triggers and the timer until interrupted."""
+def worker_process_count(default: int = 1) -> int:
+    """Language worker processes per instance: the Functions host's own setting
+    ``FUNCTIONS_WORKER_PROCESS_COUNT`` (1 to 10), which lets one instance use several cores."""
+    raw = os.environ.get("FUNCTIONS_WORKER_PROCESS_COUNT", str(default))
+    try:
+        return max(1, min(10, int(raw)))
+    except ValueError:
+        return default
+
+
+def pump_process_main(values: dict[str, str]) -> None:
+    """Entry point of an extra worker process: poll the queues with the given settings."""
+    import signal
+
+    from shared.config import Settings
+    from shared.services import build_services, set_services
+    from shared.storage_clients import host_queue_service
+    from shared.telemetry import configure
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings(values=values)
+    configure(settings)
+    services = build_services(settings, create_resources=True)
+    set_services(services)
+    pump = QueuePump(host_queue_service(settings), function_handlers(services))
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        pump.serve_forever()
+    except SystemExit:
+        pass
+
+
+def start_worker_processes(values: dict[str, str], count: int) -> list[Any]:
+    """Start ``count`` extra worker processes (spawned, so no thread state is inherited)."""
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=pump_process_main, args=(values,), daemon=True) for _ in range(count)
+    ]
+    for process in processes:
+        process.start()
+    return processes
+
+
+def serve(port: int = 7071, host: str = "127.0.0.1", processes: int | None = None) -> int:
+    """Run the API, the queue triggers and the timer until interrupted.
+
+    ``processes`` (default ``FUNCTIONS_WORKER_PROCESS_COUNT``, else 1) worker processes poll
+    the queues; the first also serves HTTP and the timer.
+    """
     import uvicorn
 
     from shared.config import get_settings
@@ -267,6 +320,7 @@ def serve(port: int = 7071, host: str = "127.0.0.1") -> int:
     configure(settings)
     services = build_services(settings, create_resources=True)
     set_services(services)
+    extra = start_worker_processes(dict(settings.values), (processes or worker_process_count()) - 1)
     pump = QueuePump(host_queue_service(settings), function_handlers(services))
     worker = threading.Thread(target=pump.serve_forever, daemon=True)
     worker.start()
@@ -280,4 +334,7 @@ def serve(port: int = 7071, host: str = "127.0.0.1") -> int:
     finally:
         timer.stop()
         pump.stop()
+        for process in extra:
+            process.terminate()
+            process.join(timeout=15)
     return 0

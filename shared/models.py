@@ -143,6 +143,7 @@ class Export(BaseModel):
     active_run_id: str | None = None
     snapshot: Snapshot | None = None
     last_exported_version: str | None = None
+    last_source: dict[str, Any] | None = None
     last_run: dict[str, Any] | None = None
     audience: dict[str, Any] | None = None
 

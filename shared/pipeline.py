@@ -29,10 +29,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared import erasures, layout, snapshots
+from shared import erasures, layout, snapshots, source_fingerprint
 from shared.cdm_export import SegmentExport, resolve_segment
 from shared.csv_source import CsvFile, SourceError, iter_columns
-from shared.hash_spool import DIGEST_BYTES, HashSpool, partition_bits, sorted_unique, split_digests
+from shared.hash_spool import DIGEST_BYTES, HashSpool, partition_bits, split_digests
 from shared.identifiers import SCHEMA_OF_FIELD, SCHEMAS, Schema
 from shared.models import (
     Connection,
@@ -473,8 +473,83 @@ def plan(services: Services, run_id: str) -> None:
         log.info("skipped: the newest export %s was already sent", version)
         _release_export(services, run)
         return
+    if _source_unchanged(services, export, run, sources):
+        log.info("the export's files are identical to the last run's: nothing to send")
+        _finish_unchanged(services, run, export)
+        return
     log.info("planned %d part(s), %d hash partition(s)", len(parts), 1 << run.bits)
     _resend_reads(services, run)
+
+
+def _matching_key(services: Services, export: Export) -> str:
+    return source_fingerprint.matching_key(
+        {
+            "data_matching": export.data_matching.model_dump(),
+            "segments": export.segments,
+            "sync_mode": export.sync_mode.value,
+            "default_phone_region": services.settings.default_phone_region,
+        }
+    )
+
+
+def _source_unchanged(
+    services: Services, export: Export, run: Run, sources: list[SegmentExport]
+) -> bool:
+    """True when every part file has the bytes of the last successful run's parts.
+
+    Only checked when nothing else could change the result (no full refresh, a snapshot of
+    this very audience, the same data-matching settings) and every size already matches,
+    so a changed export costs nothing here.
+    """
+    last = export.last_source
+    if run.options.full_refresh or last is None or run.base_snapshot is None:
+        return False
+    if last.get("key") != _matching_key(services, export):
+        return False
+    oldest = min(
+        [s.exported_at for s in sources]
+        + [datetime.fromisoformat(last.get("oldest_export") or "9999-12-31T00:00:00+00:00")]
+    )
+    newest_erasure = max(
+        (when for index in erasures.load_index(services).values() for when in index.values()),
+        default=None,
+    )
+    if newest_erasure is not None and newest_erasure > oldest:
+        return False  # an erasure may drop digests from one read and not the other
+    sizes = sorted(f.size for s in sources for f in s.files)
+    if sizes != sorted(int(size) for size, _ in last.get("parts", [])):
+        return False
+    container = export.source.container if export.source else None
+    store = services.exports_store(container)
+    parts = []
+    for source in sources:
+        for file in source.files:
+            with store.open(file.name) as stream:
+                parts.append(list(source_fingerprint.fingerprint(stream)))
+    return source_fingerprint.same_parts(parts, last.get("parts", []))
+
+
+def _finish_unchanged(services: Services, run: Run, export: Export) -> None:
+    """End a run whose export is byte-identical to the last one: nothing is sent."""
+    last = export.last_source or {}
+    empty = {s.value: 0 for s in SCHEMAS}
+
+    def change(r: Run) -> bool:
+        r.counts.update(last.get("counts", {}))
+        r.counts.update(
+            adds=dict(empty),
+            removes=dict(empty),
+            batches_total=0,
+            batches_done=0,
+            batches_failed=0,
+            identifiers_uploaded=0,
+            identifiers_removed=0,
+            unchanged_source=True,
+        )
+        return True
+
+    run = _update_run(services, run.id, change)
+    _finish(services, run, dry_run=run.options.dry_run, keep_previous=True)
 
 
 def _resend_reads(services: Services, run: Run) -> None:
@@ -539,7 +614,10 @@ def read_part(services: Services, run_id: str, part: int) -> None:
         started = time.perf_counter()
         try:
             with services.exports_store(container).open(csv.name) as stream:
-                rows = iter_columns(stream, csv, [m.column for m in mappings])
+                hashing = source_fingerprint.HashingReader(stream)
+                rows = iter_columns(
+                    source_fingerprint.buffered(hashing), csv, [m.column for m in mappings]
+                )
                 counts = hash_profiles(
                     rows,
                     mappings,
@@ -547,12 +625,14 @@ def read_part(services: Services, run_id: str, part: int) -> None:
                     default_region=services.settings.default_phone_region,
                     erased=erased,
                 )
+                hashing.drain()
         except SourceError as exc:
             raise RunFailed("source_unusable", f"export '{export.display_name}': {exc}") from None
         spool.flush()
         staging.commit()
         record = counts.to_json()
         record["seconds"] = round(time.perf_counter() - started, 3)
+        record["file"] = [hashing.size, hashing.hexdigest()]
         services.state.create(layout.step(run_id, "read", part), record)
         log.info("read part %d: %d rows in %.2f s", part, counts.rows, record["seconds"])
     _advance_read(services, run)
@@ -598,41 +678,40 @@ def diff_partition(services: Services, run_id: str, partition: int) -> None:
         record: dict[str, Any] = {}
         for schema in SCHEMAS:
             prefix = layout.read_prefix(run_id, schema, partition)
-            chunks = [services.staging.read_bytes(n) for n in services.staging.names(prefix)]
-            current, duplicates = sorted_unique(chunks)
-            previous = snapshots.read_partition(
-                services.state, run.export_id, run.base_snapshot, schema, partition, run.bits
+            current: set[bytes] = set()
+            read = 0
+            for name in services.staging.names(prefix):
+                digests = split_digests(services.staging.read_bytes(name))
+                read += len(digests)
+                current.update(digests)
+                del digests
+            previous = set(
+                snapshots.read_partition(
+                    services.state, run.export_id, run.base_snapshot, schema, partition, run.bits
+                )
             )
-            current_set = set(current)
-            previous_set = set(previous)
-            if full:
-                adds = current
-            else:
-                adds = [d for d in current if d not in previous_set]
-            removes: list[bytes] = []
+            # Set algebra in C; order does not matter to Snap or to the next diff.
+            adds = current if full else current - previous
+            removes: set[bytes] = set()
             if run.sync_mode is SyncMode.MIRROR and full != "clear_first":
-                removes = [d for d in previous if d not in current_set]
-            if run.sync_mode is SyncMode.APPEND:
-                kept = sorted(current_set | previous_set)
-            else:
-                kept = current
-            if adds:
-                name = layout.diff_file(run_id, schema, partition, "add")
-                services.staging.write_bytes(name, b"".join(adds))
-            if removes:
-                name = layout.diff_file(run_id, schema, partition, "remove")
-                services.staging.write_bytes(name, b"".join(removes))
+                removes = previous - current
+            kept = current | previous if run.sync_mode is SyncMode.APPEND else current
+            for op, values in (("add", adds), ("remove", removes)):
+                if values:
+                    name = layout.diff_file(run_id, schema, partition, op)
+                    services.staging.write_bytes(name, b"".join(values))
             if kept:
                 name = layout.snapshot_file(run.export_id, run_id, schema, partition)
                 services.state.write_bytes(name, b"".join(kept))
             record[schema.value] = {
                 "distinct": len(current),
-                "duplicates": duplicates,
+                "duplicates": read - len(current),
                 "previous": len(previous),
                 "adds": len(adds),
                 "removes": len(removes),
                 "snapshot": len(kept),
             }
+            del current, previous, adds, removes, kept
         services.state.create(layout.step(run_id, "diff", partition), record)
     _advance_diff(services, run)
 
@@ -810,7 +889,8 @@ def upload_batch(services: Services, message: dict[str, Any]) -> None:
             )
             for p, start, count in message["ranges"]
         )
-        hashes = [d.hex() for d in split_digests(data)]
+        text = data.hex()
+        hashes = [text[i : i + 64] for i in range(0, len(text), 64)]
         expected = sum(int(c) for _, _, c in message["ranges"])
         if len(hashes) != expected:
             raise RuntimeError(f"staging returned {len(hashes)} of {expected} identifiers")
@@ -891,18 +971,39 @@ def _finalize(services: Services, run_id: str) -> None:
     _finish(services, run, dry_run=False)
 
 
-def _finish(services: Services, run: Run, *, dry_run: bool) -> None:
-    """Succeed: swap the snapshot (unless dry run), read the audience back, clean up."""
+def _finish(services: Services, run: Run, *, dry_run: bool, keep_previous: bool = False) -> None:
+    """Succeed: swap the snapshot (unless dry run or unchanged), read the audience back,
+    remember the source's fingerprints, clean up."""
     previous = run.base_snapshot
-    if not dry_run:
+    if keep_previous and not dry_run:
+
+        def mark(export: Export) -> None:
+            export.last_exported_version = run.source_version
+
+        _release_export_after(services, run, mark)
+    elif not dry_run:
         snapshot_counts = dict(run.counts.get("snapshot", {}))
         new = Snapshot(
             run_id=run.id, bits=run.bits, audience_id=run.audience_id, counts=snapshot_counts
+        )
+        files = [r.get("file") for r in _completed(services, run.id, "read")]
+        oldest_export = min((p["exported_at"] for p in run.parts), default=None)
+        counted = (
+            *("rows", "profiles_with_identifier", "identifiers", "invalid", "missing"),
+            *("prehashed", "erased", "duplicates", "snapshot"),
         )
 
         def swap(export: Export) -> None:
             export.snapshot = new
             export.last_exported_version = run.source_version
+            export.last_source = None
+            if files and all(files):
+                export.last_source = {
+                    "key": _matching_key(services, export),
+                    "oldest_export": oldest_export,
+                    "parts": files,
+                    "counts": {k: run.counts[k] for k in counted if k in run.counts},
+                }
 
         _release_export_after(services, run, swap)
         if previous is not None and previous.run_id != run.id:

@@ -23,7 +23,7 @@ def read_partition(
     partition: int,
     bits: int,
 ) -> list[bytes]:
-    """Sorted digests of ``snapshot`` that fall in ``partition`` of ``bits``; [] if none."""
+    """Digests of ``snapshot`` that fall in ``partition`` of ``bits`` (in no order); [] if none."""
     if snapshot is None:
         return []
     old_bits = snapshot.bits

@@ -280,3 +280,33 @@ def test_pointing_the_export_at_another_audience_starts_afresh(
     assert view["status"] == "succeeded"
     assert sandbox.members(second) == person_hashes(list(range(0, 5)))
     assert sandbox.members(first) == person_hashes(list(range(0, 5)))
+
+
+def test_byte_identical_export_in_a_new_folder_ends_without_reading(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    publish(services, list(range(0, 8)), "2026/11/20/0300")
+    first = run_to_end(services, pump, export_id)
+    publish(services, list(range(0, 8)), "2026/11/21/0300")  # a new refresh, same bytes
+    before = len(sandbox.requests())
+    again = run_to_end(services, pump, export_id)
+    assert again["status"] == "succeeded"
+    assert again["counts"]["unchanged_source"] is True
+    assert again["counts"]["rows"] == first["counts"]["rows"] == 8
+    assert again["counts"]["identifiers"] == first["counts"]["identifiers"]
+    assert sent(sandbox, before) == Counter()
+    assert not list(services.state.names(layout.steps_prefix(again["id"], "read")))
+    assert again["source_version"] == "cdm:HighValue/2026/11/21/0300"
+    # Same sizes but different bytes (one email swapped for one of equal length): a real run.
+    ids = list(range(0, 8))
+    rows = [person(i) for i in ids]
+    rows[3][1] = rows[3][1].replace("Person3", "Person9")
+    write_ci_export(
+        exports_container(services), "HighValue", [rows[:4], rows[4:]], folder="2026/11/22/0300"
+    )
+    changed = run_to_end(services, pump, export_id)
+    assert "unchanged_source" not in changed["counts"]
+    assert changed["counts"]["adds"]["EMAIL_SHA256"] == 1
+    assert changed["counts"]["removes"]["EMAIL_SHA256"] == 1
+    assert sha("person9@example.com") in sandbox.members(audience)["EMAIL_SHA256"]

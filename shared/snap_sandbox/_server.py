@@ -306,6 +306,7 @@ class SnapSandbox:
 def serve(host: str, port: int, config: Mapping[str, Any]) -> None:
     """Run in the foreground until interrupted; prints one line with the URL first."""
     app = create_app(**config)
+    app.state.sandbox.freeze_gc = True
     sock = bind_socket(host, port)
     url = base_url(sock)
     print(

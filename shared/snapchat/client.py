@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -51,6 +52,7 @@ FIRST_PARTY = "FIRST_PARTY"
 LIFETIME_RETENTION_DAYS = 9999
 PAGE_SIZE = 500
 
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
 _PERMISSION_CODES = {"E3002"}
 _NOT_FOUND_CODES = {"E3003", "E3004"}
 
@@ -171,7 +173,15 @@ class SnapchatClient:
                 f"{len(hashes)} identifiers in one request; Snap takes at most "
                 f"{MAX_IDENTIFIERS_PER_REQUEST}"
             )
-        body = {"users": [{"schema": [schema.value], "data": [[h] for h in hashes]}]}
+        joined = "".join(hashes)
+        if len(joined) != 64 * len(hashes) or not _LOWER_HEX.fullmatch(joined):
+            # The last guard before the wire: only SHA-256 digests are ever sent.
+            raise ValueError("users requests carry only 64-character lowercase hex digests")
+        # {"users":[{"schema":["EMAIL_SHA256"],"data":[["<hash>"],...]}]}, built directly:
+        # hex digests need no JSON escaping, and json.dumps of 100,000 rows is slow.
+        body = (
+            f'{{"users":[{{"schema":["{schema.value}"],"data":[["' + '"],["'.join(hashes) + '"]]}]}'
+        ).encode()
         answer = self._call(method, f"/segments/{segment_id}/users", body)
         total = 0
         for item in answer.get("users") or []:
@@ -204,12 +214,15 @@ class SnapchatClient:
         self,
         method: str,
         path: str,
-        body: dict[str, Any] | None = None,
+        body: dict[str, Any] | bytes | None = None,
         *,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         url = path if path.startswith("http") else self._base + path
-        payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        if isinstance(body, bytes) or body is None:
+            payload = body
+        else:
+            payload = json.dumps(body, separators=(",", ":")).encode()
         deadline = time.monotonic() + self._budget
         attempt = 0
         refreshed = False
