@@ -63,6 +63,15 @@ EMAIL_COLUMN = datagen.COLUMNS.index("Email")
 FOLDERS = ("2026/11/28/0300", "2026/11/29/0300", "2026/11/30/0300")
 GIB = 1 << 30
 MIB = 1 << 20
+#: Worker processes of the one local instance (``--processes``; default: one per core, as
+#: FUNCTIONS_WORKER_PROCESS_COUNT would be set on a 2-vCPU instance).
+WORKER_PROCESSES = max(1, min(os.cpu_count() or 1, 4))
+#: Snap requests per second in all: each worker process limits itself to its share.
+TOTAL_RATE_PER_S = 8.0
+
+
+def rate_per_process() -> float:
+    return TOTAL_RATE_PER_S / WORKER_PROCESSES
 
 
 # -- processes -----------------------------------------------------------------------------
@@ -337,6 +346,8 @@ def app_settings(work: Path, azurite: Azurite, sandbox: Sandbox) -> dict[str, st
         "PUBLIC_BASE_URL": "http://127.0.0.1:7071",
         "DEFAULT_PHONE_REGION": "US",
         "REFRESH_SCHEDULE": "0 0 3 * * *",
+        "SNAPCHAT_MAX_REQUESTS_PER_SECOND": f"{rate_per_process():g}",
+        "FUNCTIONS_WORKER_PROCESS_COUNT": str(WORKER_PROCESSES),
     }
 
 
@@ -454,7 +465,11 @@ def run_once(
     slug = label.replace(" ", "-").replace("%", "pct") + f"-{repetition + 1}"
     timeline_path = work / f"timeline-{slug}.jsonl"
     timeline_path.unlink(missing_ok=True)
-    worker = Worker(env, timeline_path, work / f"worker-{slug}.log").start()
+    workers = [
+        Worker(env, timeline_path, work / f"worker-{slug}-{n + 1}.log").start()
+        for n in range(WORKER_PROCESSES)
+    ]
+    worker = workers[0]
     profilers: list[tuple[str, Profiler]] = []
     try:
         sandbox.control("DELETE", "/requests")
@@ -471,8 +486,9 @@ def run_once(
                 )
             )
             time.sleep(1.0)  # let py-spy attach before the clock starts
-        ours = [worker.pid, sandbox.pid, azurite.pid]
-        ours += [p.process.pid for _, p in profilers if p.process is not None]
+        worker_pids = [w.pid for w in workers]
+        profiler_pids = [p.process.pid for _, p in profilers if p.process is not None]
+        ours = [*worker_pids, sandbox.pid, azurite.pid, *profiler_pids]
         cpu_before = {pid: cpu_seconds(pid) for pid in ours}
         busy_before, steal_before = system_cpu()
         self_before = resource.getrusage(resource.RUSAGE_SELF)
@@ -486,7 +502,7 @@ def run_once(
             time.sleep(0.05 if time.time() - started < 10 else 0.5)
         polled_end = time.time()
         time.sleep(0.3)  # the last handler may still be cleaning up; its end is the end
-        worker_peak = peak_rss(worker.pid)
+        worker_peak = max(peak_rss(pid) for pid in worker_pids)
         sandbox_peak = peak_rss(sandbox.pid)
         azurite_peak = peak_rss(azurite.pid)
         used = {pid: cpu_seconds(pid) - cpu_before[pid] for pid in ours}
@@ -496,18 +512,19 @@ def run_once(
             self_after.ru_stime - self_before.ru_stime
         )
         cpu = {
-            "worker": used[worker.pid],
+            "worker": sum(used[pid] for pid in worker_pids),
             "sandbox": used[sandbox.pid],
             "azurite": used[azurite.pid],
             "harness": harness,
-            "profiler": sum(used[pid] for pid in ours[3:]),
+            "profiler": sum(used[pid] for pid in profiler_pids),
         }
         cpu["other"] = max(0.0, busy_after - busy_before - sum(cpu.values()))
         cpu["steal"] = steal_after - steal_before
         cpu = {k: round(v, 1) for k, v in cpu.items()}
     finally:
         profiles = {name: p.stop() for name, p in profilers}
-        worker.stop()
+        for each in workers:
+            each.stop()
     timeline = [json.loads(line) for line in timeline_path.read_text().splitlines() if line]
     stages, gaps, last_end = stage_spans(timeline, started)
     view = get_run(services, run.id) or {}
@@ -846,8 +863,10 @@ def render(
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_bytes'] / GIB:.1f} GiB "
         f"RAM, {info['os']}, Python {info['python']}. Azurite {info['azurite']} (in memory), "
         "the Snap sandbox with its rate limits on (10 requests/s per token, 20 per app), "
-        f"one worker process (host.json batchSize {info['batch_size']}, "
-        "SNAPCHAT_MAX_REQUESTS_PER_SECOND 8)."
+        f"one local instance with {WORKER_PROCESSES} worker process(es) "
+        f"(FUNCTIONS_WORKER_PROCESS_COUNT {WORKER_PROCESSES}, host.json batchSize "
+        f"{info['batch_size']} each, SNAPCHAT_MAX_REQUESTS_PER_SECOND "
+        f"{rate_per_process():g} each, so at most 8 requests/s in all)."
     )
     add("")
     add("## First run (empty audience)")
@@ -1064,6 +1083,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="py-spy profiles of every run: auto = when py-spy is installed",
     )
     parser.add_argument("--profile-rate", type=int, default=25, help="samples/s (25)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=WORKER_PROCESSES,
+        help="worker processes of the local instance (default: one per core, at most 4)",
+    )
     args = parser.parse_args(argv)
     if args.profile_mode == "auto":
         args.profile_mode = "on" if py_spy_available() else "off"
@@ -1089,7 +1114,9 @@ def scratch(args: argparse.Namespace) -> Iterator[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global WORKER_PROCESSES
     args = parse_args(argv)
+    WORKER_PROCESSES = max(1, args.processes)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     started = time.perf_counter()
     info = machine()

@@ -129,3 +129,12 @@ def test_phone_fast_path_agrees_with_phonenumbers(raw: str, region: str) -> None
     fast = fast_phone(raw, region)
     if fast is not None:
         assert fast == parse_phone(raw, region)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(raw=phone_like(), region=st.sampled_from(_REGIONS))
+def test_inlined_phone_digester_agrees_with_the_full_path(raw: str, region: str) -> None:
+    from shared.identifiers import _phone_digest_slow, _phone_digester
+
+    assert _phone_digester(region)(raw) == _phone_digest_slow(raw, region)
+    assert _phone_digester(region)(f"  {raw} ") == _phone_digest_slow(f"  {raw} ", region)
