@@ -125,6 +125,28 @@ def system_cpu() -> tuple[float, float]:
     return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
+def descendants(pid: int) -> list[int]:
+    """Process ids below ``pid`` (children, grandchildren, ...) from ``/proc``."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                text = Path(f"/proc/{parent}/task/{task}/children").read_text()
+            except OSError:
+                continue
+            for child in map(int, text.split()):
+                if child not in found:
+                    found.append(child)
+                    pending.append(child)
+    return found
+
+
 def peak_rss(pid: int) -> int:
     return proc_status(pid).get("VmHWM", 0)
 
@@ -347,7 +369,6 @@ def app_settings(work: Path, azurite: Azurite, sandbox: Sandbox) -> dict[str, st
         "DEFAULT_PHONE_REGION": "US",
         "REFRESH_SCHEDULE": "0 0 3 * * *",
         "SNAPCHAT_MAX_REQUESTS_PER_SECOND": f"{rate_per_process():g}",
-        "FUNCTIONS_WORKER_PROCESS_COUNT": str(WORKER_PROCESSES),
     }
 
 
@@ -465,11 +486,7 @@ def run_once(
     slug = label.replace(" ", "-").replace("%", "pct") + f"-{repetition + 1}"
     timeline_path = work / f"timeline-{slug}.jsonl"
     timeline_path.unlink(missing_ok=True)
-    workers = [
-        Worker(env, timeline_path, work / f"worker-{slug}-{n + 1}.log").start()
-        for n in range(WORKER_PROCESSES)
-    ]
-    worker = workers[0]
+    worker = Worker(env, timeline_path, work / f"worker-{slug}.log").start()
     profilers: list[tuple[str, Profiler]] = []
     try:
         sandbox.control("DELETE", "/requests")
@@ -486,9 +503,8 @@ def run_once(
                 )
             )
             time.sleep(1.0)  # let py-spy attach before the clock starts
-        worker_pids = [w.pid for w in workers]
         profiler_pids = [p.process.pid for _, p in profilers if p.process is not None]
-        ours = [*worker_pids, sandbox.pid, azurite.pid, *profiler_pids]
+        ours = [worker.pid, sandbox.pid, azurite.pid, *profiler_pids]
         cpu_before = {pid: cpu_seconds(pid) for pid in ours}
         busy_before, steal_before = system_cpu()
         self_before = resource.getrusage(resource.RUSAGE_SELF)
@@ -502,10 +518,13 @@ def run_once(
             time.sleep(0.05 if time.time() - started < 10 else 0.5)
         polled_end = time.time()
         time.sleep(0.3)  # the last handler may still be cleaning up; its end is the end
+        # The worker and its language worker processes (FUNCTIONS_WORKER_PROCESS_COUNT),
+        # which start during the run: their CPU so far is all this run's.
+        worker_pids = [worker.pid, *descendants(worker.pid)]
         worker_peak = max(peak_rss(pid) for pid in worker_pids)
         sandbox_peak = peak_rss(sandbox.pid)
         azurite_peak = peak_rss(azurite.pid)
-        used = {pid: cpu_seconds(pid) - cpu_before[pid] for pid in ours}
+        used = {pid: cpu_seconds(pid) - cpu_before.get(pid, 0.0) for pid in ours + worker_pids}
         busy_after, steal_after = system_cpu()
         self_after = resource.getrusage(resource.RUSAGE_SELF)
         harness = (self_after.ru_utime - self_before.ru_utime) + (
@@ -523,8 +542,7 @@ def run_once(
         cpu = {k: round(v, 1) for k, v in cpu.items()}
     finally:
         profiles = {name: p.stop() for name, p in profilers}
-        for each in workers:
-            each.stop()
+        worker.stop()
     timeline = [json.loads(line) for line in timeline_path.read_text().splitlines() if line]
     stages, gaps, last_end = stage_spans(timeline, started)
     view = get_run(services, run.id) or {}
@@ -647,7 +665,12 @@ def bench_size(rows: int, work: Path, args: argparse.Namespace) -> SizeResult:
         container = services.exports_store().container
         with contextlib.suppress(Exception):
             container.create_container()
-        env = {**os.environ, **values, "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            **values,
+            "PYTHONPATH": str(ROOT),
+            "FUNCTIONS_WORKER_PROCESS_COUNT": str(WORKER_PROCESSES),
+        }
         for key in ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME"):
             env.pop(key, None)
         previous: str | None = None
@@ -863,10 +886,10 @@ def render(
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_bytes'] / GIB:.1f} GiB "
         f"RAM, {info['os']}, Python {info['python']}. Azurite {info['azurite']} (in memory), "
         "the Snap sandbox with its rate limits on (10 requests/s per token, 20 per app), "
-        f"one local instance with {WORKER_PROCESSES} worker process(es) "
-        f"(FUNCTIONS_WORKER_PROCESS_COUNT {WORKER_PROCESSES}, host.json batchSize "
-        f"{info['batch_size']} each, SNAPCHAT_MAX_REQUESTS_PER_SECOND "
-        f"{rate_per_process():g} each, so at most 8 requests/s in all)."
+        f"one local instance: the host polls the queues (host.json batchSize "
+        f"{info['batch_size']}) and runs the functions in {WORKER_PROCESSES} language worker "
+        f"process(es) (FUNCTIONS_WORKER_PROCESS_COUNT {WORKER_PROCESSES}), each limiting "
+        f"itself to {rate_per_process():g} Snap requests/s (8 in all)."
     )
     add("")
     add("## First run (empty audience)")

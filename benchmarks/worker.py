@@ -26,7 +26,7 @@ from typing import Any
 from azure.functions.queue import QueueMessage
 
 from shared.config import Settings
-from shared.local_host import QueuePump, function_handlers
+from shared.local_host import QueuePump, WorkerProcesses, function_handlers, worker_process_count
 from shared.queues import decode
 from shared.services import build_services, set_services
 from shared.storage_clients import host_queue_service
@@ -83,10 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     services = build_services(settings, create_resources=True)
     set_services(services)
     timeline = Timeline(args.timeline)
-    handlers = {
-        queue: timed(handler, queue, timeline)
-        for queue, handler in function_handlers(services).items()
-    }
+    functions = function_handlers(services)
+    count = worker_process_count()
+    if count > 1:  # the functions run in language worker processes, as on the host
+        functions = WorkerProcesses(dict(settings.values), count).handlers(list(functions))
+    handlers = {queue: timed(handler, queue, timeline) for queue, handler in functions.items()}
     pump = QueuePump(host_queue_service(settings), handlers)
 
     def stop(signum: int, frame: FrameType | None) -> None:

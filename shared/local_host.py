@@ -263,48 +263,73 @@ def worker_process_count(default: int = 1) -> int:
         return default
 
 
-def pump_process_main(values: dict[str, str]) -> None:
-    """Entry point of an extra worker process: poll the queues with the given settings."""
-    import signal
+_child_handlers: dict[str, Handler] = {}
 
+
+def _init_worker_process(values: dict[str, str]) -> None:
+    """Initializer of a worker process: services for the given settings, handlers by queue."""
     from shared.config import Settings
     from shared.services import build_services, set_services
-    from shared.storage_clients import host_queue_service
     from shared.telemetry import configure
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings(values=values)
     configure(settings)
-    services = build_services(settings, create_resources=True)
+    services = build_services(settings, create_resources=False)
     set_services(services)
-    pump = QueuePump(host_queue_service(settings), function_handlers(services))
-
-    def stop(signum: int, frame: object) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        pump.serve_forever()
-    except SystemExit:
-        pass
+    _child_handlers.update(function_handlers(services))
 
 
-def start_worker_processes(values: dict[str, str], count: int) -> list[Any]:
-    """Start ``count`` extra worker processes (spawned, so no thread state is inherited)."""
-    context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=pump_process_main, args=(values,), daemon=True) for _ in range(count)
-    ]
-    for process in processes:
-        process.start()
-    return processes
+def _invoke_in_worker(queue: str, fields: dict[str, Any]) -> None:
+    _child_handlers[queue](QueueMessage(**fields))
+
+
+class WorkerProcesses:
+    """Hands invocations to ``count`` language worker processes, as the Functions host does
+    with ``FUNCTIONS_WORKER_PROCESS_COUNT``: the host polls the queues once and spreads the
+    deliveries over its worker processes, so one instance uses several cores."""
+
+    def __init__(self, values: dict[str, str], count: int) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        self._pool = ProcessPoolExecutor(
+            max_workers=count,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker_process,
+            initargs=(values,),
+        )
+
+    def handler(self, queue: str) -> Handler:
+        """A handler that runs the queue's function in a worker process and waits for it."""
+
+        def run(message: QueueMessage) -> None:
+            fields = {
+                "id": message.id,
+                "body": message.get_body(),
+                "dequeue_count": getattr(message, "dequeue_count", None),
+                "pop_receipt": message.pop_receipt,
+            }
+            self._pool.submit(_invoke_in_worker, queue, fields).result()
+
+        return run
+
+    def handlers(self, queues: list[str]) -> dict[str, Handler]:
+        """Handlers for every queue name."""
+        return {queue: self.handler(queue) for queue in queues}
+
+    def pids(self) -> list[int]:
+        """Process ids of the started worker processes."""
+        return [int(p) for p in getattr(self._pool, "_processes", {}) or {}]
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def serve(port: int = 7071, host: str = "127.0.0.1", processes: int | None = None) -> int:
     """Run the API, the queue triggers and the timer until interrupted.
 
-    ``processes`` (default ``FUNCTIONS_WORKER_PROCESS_COUNT``, else 1) worker processes poll
-    the queues; the first also serves HTTP and the timer.
+    ``processes`` (default ``FUNCTIONS_WORKER_PROCESS_COUNT``, else 1): with more than one,
+    queue-triggered functions run in that many worker processes.
     """
     import uvicorn
 
@@ -320,8 +345,12 @@ def serve(port: int = 7071, host: str = "127.0.0.1", processes: int | None = Non
     configure(settings)
     services = build_services(settings, create_resources=True)
     set_services(services)
-    extra = start_worker_processes(dict(settings.values), (processes or worker_process_count()) - 1)
-    pump = QueuePump(host_queue_service(settings), function_handlers(services))
+    count = processes or worker_process_count()
+    handlers = function_handlers(services)
+    workers = WorkerProcesses(dict(settings.values), count) if count > 1 else None
+    if workers is not None:
+        handlers = workers.handlers(list(handlers))
+    pump = QueuePump(host_queue_service(settings), handlers)
     worker = threading.Thread(target=pump.serve_forever, daemon=True)
     worker.start()
     timer = TimerThread(settings.require("REFRESH_SCHEDULE"))
@@ -334,7 +363,6 @@ def serve(port: int = 7071, host: str = "127.0.0.1", processes: int | None = Non
     finally:
         timer.stop()
         pump.stop()
-        for process in extra:
-            process.terminate()
-            process.join(timeout=15)
+        if workers is not None:
+            workers.shutdown()
     return 0
