@@ -322,6 +322,7 @@ class Profiler:
                     "--rate",
                     str(rate),
                     "--nonblocking",
+                    "--subprocesses",
                     "--format",
                     "raw",
                     "--output",
@@ -979,7 +980,8 @@ def render(
         add("## Where the time goes (py-spy profiles of the same runs)")
         add("")
         add(
-            "Sampled with `py-spy record --nonblocking` at "
+            "Sampled with `py-spy record --nonblocking --subprocesses` (the worker and its "
+            "language worker processes) at "
             f"{args.profile_rate} Hz while the run was timed (at 25 Hz the cost was within "
             "run-to-run noise: 1M first run 38.2 s without, 39.0 s with). *Stage* shares count "
             "samples "
