@@ -32,7 +32,6 @@ import platform
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,12 +52,9 @@ import requests  # noqa: E402
 
 from benchmarks import datagen  # noqa: E402
 from benchmarks.profile import summarize  # noqa: E402
+from scripts.local_azurite import Azurite, free_port, wait_for_port  # noqa: E402
 
 PY = sys.executable
-AZURITE = ROOT / "node_modules" / ".bin" / "azurite"
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
 EMAIL_COLUMN = datagen.COLUMNS.index("Email")
 FOLDERS = ("2026/11/28/0300", "2026/11/29/0300", "2026/11/30/0300")
 GIB = 1 << 30
@@ -75,22 +71,6 @@ def rate_per_process() -> float:
 
 
 # -- processes -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout_s} s")
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -170,65 +150,6 @@ def stop_process(process: subprocess.Popen[Any], timeout_s: float = 15.0) -> Non
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=timeout_s)
-
-
-@dataclass
-class Azurite:
-    """Our own Azurite: in memory, loopback, free ports (as ``tests/conftest.py``)."""
-
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-    connection_string: str = ""
-
-    def start(self) -> Azurite:
-        if not AZURITE.exists():
-            raise SystemExit("Azurite is not installed: run `make deps` (npm ci) first")
-        blob, queue, table = free_port(), free_port(), free_port()
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    str(AZURITE),
-                    "--silent",
-                    "--inMemoryPersistence",
-                    "--skipApiVersionCheck",
-                    "--loose",
-                    "--disableTelemetry",
-                    "--blobHost",
-                    "127.0.0.1",
-                    "--queueHost",
-                    "127.0.0.1",
-                    "--tableHost",
-                    "127.0.0.1",
-                    "--blobPort",
-                    str(blob),
-                    "--queuePort",
-                    str(queue),
-                    "--tablePort",
-                    str(table),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.log.parent,
-            )
-        wait_for_port(blob)
-        wait_for_port(queue)
-        base = "http://127.0.0.1"
-        self.connection_string = (
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-            f"AccountKey={AZURITE_KEY};"
-            f"BlobEndpoint={base}:{blob}/devstoreaccount1;"
-            f"QueueEndpoint={base}:{queue}/devstoreaccount1;"
-        )
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
 
 
 @dataclass

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from azure.storage.blob import BlobServiceClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+from local_azurite import Azurite, free_port  # noqa: E402
 from sample_export import generate, model_json  # noqa: E402
 
 PROFILES = 120_000
@@ -39,13 +39,6 @@ PARTS = 4
 SEGMENT = "HighValueCustomers"
 PREFIX = "CustomerInsights_6f1c2a9e-0d41-4c55-9a3e-2b7d8c1e5f00/SnapDemo"
 FOLDER = time.strftime("%Y/%m/%d/%H%M", time.gmtime())
-KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(url: str, timeout_s: float = 60.0) -> None:
@@ -94,13 +87,10 @@ def step(text: str) -> None:
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="snap-demo-"))
-    blob_port, queue_port, table_port = free_port(), free_port(), free_port()
     sandbox_port, api_port = free_port(), free_port()
-    storage = (
-        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};"
-        f"BlobEndpoint=http://127.0.0.1:{blob_port}/devstoreaccount1;"
-        f"QueueEndpoint=http://127.0.0.1:{queue_port}/devstoreaccount1;"
-    )
+    stack = ExitStack()
+    step(f"starting Azurite, the Snap sandbox and the app (logs in {work})")
+    storage = stack.enter_context(Azurite(work / "azurite.log")).connection_string
     api = f"http://127.0.0.1:{api_port}"
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     env = {
@@ -118,33 +108,7 @@ def main() -> int:
         "REFRESH_SCHEDULE": "0 0 3 * * *",
         "PYTHONUNBUFFERED": "1",
     }
-    with ExitStack() as stack:
-        step(f"starting Azurite, the Snap sandbox and the app (logs in {work})")
-        start(
-            stack,
-            [
-                str(ROOT / "node_modules/.bin/azurite"),
-                "--silent",
-                "--inMemoryPersistence",
-                "--skipApiVersionCheck",
-                "--loose",
-                "--disableTelemetry",
-                "--blobHost",
-                "127.0.0.1",
-                "--queueHost",
-                "127.0.0.1",
-                "--tableHost",
-                "127.0.0.1",
-                "--blobPort",
-                str(blob_port),
-                "--queuePort",
-                str(queue_port),
-                "--tablePort",
-                str(table_port),
-            ],
-            env,
-            work / "azurite.log",
-        )
+    with stack:
         start(
             stack,
             [
@@ -159,7 +123,6 @@ def main() -> int:
             env,
             work / "sandbox.log",
         )
-        wait_for(f"http://127.0.0.1:{blob_port}/")
         wait_for(f"{sandbox}/_sandbox/config")
         start(
             stack,

@@ -9,9 +9,6 @@ queues, so tests never see each other's data.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,42 +16,12 @@ from typing import Any
 
 import pytest
 
+from scripts.local_azurite import AZURITE, Azurite
 from shared.config import Settings
 from shared.local_host import QueuePump, function_handlers
 from shared.services import Services, build_services, set_services
 from shared.snap_sandbox import DEFAULT_AD_ACCOUNT_ID, SnapSandbox
 from shared.storage_clients import BlobExportStore, host_queue_service
-
-ROOT = Path(__file__).resolve().parent.parent
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def azurite_connection_string(blob_port: int, queue_port: int) -> str:
-    base = "http://127.0.0.1"
-    return (
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-        f"AccountKey={AZURITE_KEY};"
-        f"BlobEndpoint={base}:{blob_port}/devstoreaccount1;"
-        f"QueueEndpoint={base}:{queue_port}/devstoreaccount1;"
-    )
-
-
-def _wait_for(port: int, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"Azurite did not listen on port {port}")
 
 
 @pytest.fixture(scope="session")
@@ -63,42 +30,10 @@ def storage_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Itera
     if given:
         yield given
         return
-    binary = ROOT / "node_modules" / ".bin" / "azurite"
-    if not binary.exists():
+    if not AZURITE.exists():
         pytest.exit("Azurite is not installed: run `make test` (it runs npm ci first)", 2)
-    blob_port, queue_port, table_port = _free_port(), _free_port(), _free_port()
-    log = tmp_path_factory.mktemp("azurite") / "azurite.log"
-    process = subprocess.Popen(
-        [
-            str(binary),
-            "--silent",
-            "--inMemoryPersistence",
-            "--skipApiVersionCheck",
-            "--loose",
-            "--disableTelemetry",
-            "--blobHost",
-            "127.0.0.1",
-            "--queueHost",
-            "127.0.0.1",
-            "--tableHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(blob_port),
-            "--queuePort",
-            str(queue_port),
-            "--tablePort",
-            str(table_port),
-        ],
-        stdout=open(log, "wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_for(blob_port)
-        _wait_for(queue_port)
-        yield azurite_connection_string(blob_port, queue_port)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with Azurite(tmp_path_factory.mktemp("azurite") / "azurite.log") as azurite:
+        yield azurite.connection_string
 
 
 @pytest.fixture(scope="session")
