@@ -12,9 +12,12 @@ but never a cell's value.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import operator
+import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -42,6 +45,61 @@ class CsvFile:
     delimiter: str = ","
 
 
+#: A header cell that looks like a person's value, not a column name: an email address, a
+#: phone number or id (a run of 5 digits, spaced or not), a UUID or a hex digest.
+_VALUE_LIKE = re.compile(r"@|\d[\d\s().+-]{3,}\d|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}|[0-9A-Fa-f]{32}")
+
+
+#: Name of the decode error handler of :func:`iter_columns` (registered below).
+_UTF8_ERRORS = "shared.csv_source.note_invalid_utf8"
+_surrogateescape = codecs.lookup_error("surrogateescape")
+#: Per thread: how many undecodable byte runs the handler has met so far.
+_decoding = threading.local()
+#: What ``surrogateescape`` turns an undecodable byte into.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _note_invalid_utf8(error: UnicodeError) -> tuple[str | bytes, int]:
+    """Decode error handler: count the bad bytes, keep them as lone surrogates, go on.
+
+    The text decoder runs a chunk ahead of the CSV parser, so raising here could name only
+    the row being parsed, not the one holding the byte. Instead :func:`iter_columns` sees
+    the count change and looks for the escaped byte in the rows that follow, which gives
+    the exact row and column.
+    """
+    _decoding.invalid = getattr(_decoding, "invalid", 0) + 1
+    return _surrogateescape(error)
+
+
+codecs.register_error(_UTF8_ERRORS, _note_invalid_utf8)
+
+
+def _undecodable(file: CsvFile, row: Sequence[str], where: str, columns: Sequence[str]) -> None:
+    """Raise :class:`SourceError` naming the first cell of ``row`` with an undecodable byte."""
+    for index, value in enumerate(row):
+        if _ESCAPED_BYTE.search(value):
+            name = columns[index].strip() if index < len(columns) else ""
+            shown = f" ('{name}')" if name and not _VALUE_LIKE.search(name) else ""
+            raise SourceError(
+                f"{file.name}: {where}, column {index + 1}{shown}: not valid UTF-8 "
+                "(export files must be UTF-8)"
+            )
+
+
+def _shown_columns(file: CsvFile, names: Sequence[str]) -> str:
+    """The column names for an error message, unless the "header" looks like a data row.
+
+    A file without a header row read as if it had one would otherwise put a person's email,
+    phone or device id into the error text (and the run record and logs that keep it).
+    """
+    if file.has_header and any(_VALUE_LIKE.search(name) for name in names):
+        return (
+            f"{len(names)} columns; the first row looks like data (an email address, a number "
+            "or an id), so its cells are not shown: does the file have no header row?"
+        )
+    return ", ".join(names[:50]) + (", ..." if len(names) > 50 else "")
+
+
 def _resolve_columns(file: CsvFile, header: Sequence[str], wanted: Sequence[str]) -> list[int]:
     names = [h.strip() for h in header]
     exact = {n: i for i, n in enumerate(names)}
@@ -57,8 +115,14 @@ def _resolve_columns(file: CsvFile, header: Sequence[str], wanted: Sequence[str]
         if len(candidates) == 1:
             indexes.append(candidates[0])
             continue
-        shown = ", ".join(names[:50]) + (", ..." if len(names) > 50 else "")
         where = "header row" if file.has_header else "model.json attributes"
+        shown = _shown_columns(file, names)
+        if candidates:
+            same = ", ".join(f"'{names[i]}'" for i in candidates)
+            raise SourceError(
+                f"{file.name}: column '{column}' is ambiguous in its {where}: {same} differ "
+                "only in letter case; name one exactly"
+            )
         raise SourceError(f"{file.name}: column '{column}' not found in its {where} ({shown})")
     return indexes
 
@@ -72,7 +136,11 @@ def iter_columns(
     malformed quoting, a row whose field count differs from the column count, or bytes
     that are not UTF-8.
     """
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="", errors="strict")
+    decoding = _decoding
+    if not hasattr(decoding, "invalid"):
+        decoding.invalid = 0
+    seen = decoding.invalid
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="", errors=_UTF8_ERRORS)
     reader = csv.reader(text, delimiter=file.delimiter, strict=True)
     row_number = 0
     try:
@@ -82,6 +150,8 @@ def iter_columns(
                 header = next(reader, None)
             if header is None:
                 raise SourceError(f"{file.name}: the file is empty, so it has no header row")
+            if decoding.invalid != seen:
+                _undecodable(file, header, f"header row (line {reader.line_num})", ())
             columns: Sequence[str] = header
         else:
             if not file.columns:
@@ -94,6 +164,10 @@ def iter_columns(
             if not row:
                 continue
             row_number += 1
+            if decoding.invalid != seen:
+                # A bad byte was decoded (in this file, or in another read on this thread):
+                # from here on every row is searched for it.
+                _undecodable(file, row, f"row {row_number} (line {reader.line_num})", columns)
             if len(row) != width:
                 if len(row) == 1 and not row[0].strip():
                     row_number -= 1
@@ -103,11 +177,6 @@ def iter_columns(
                     f"fields, expected {width} ({'header' if file.has_header else 'model.json'})"
                 )
             yield getter(row)
-    except UnicodeDecodeError:
-        raise SourceError(
-            f"{file.name}: not valid UTF-8 at or after row {row_number + 1} "
-            f"(line {reader.line_num + 1})"
-        ) from None
     except csv.Error as exc:
         raise SourceError(
             f"{file.name}: malformed CSV at row {row_number + 1} (line {reader.line_num}): "

@@ -105,6 +105,28 @@ def test_missing_column_fails_with_the_column_name(
     assert "column 'Email' not found" in view["error"]["message"]
 
 
+def test_headerless_flat_file_fails_without_putting_its_first_row_in_the_error(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    # The older flat naming has a header row; a file without one must not leak its first
+    # profile (read as "column names") into the run record.
+    parent = PREFIX.rsplit("/", 1)[0]
+    body = csv_bytes([person(3), person(4)], ["CustomerId", "Email", "Phone", "MobileAdId"])
+    exports_container(services).upload_blob(
+        f"{parent}/BlobExport_Churn_1700000000.csv", body.split(b"\n", 1)[1]
+    )
+    export_id, _ = setup(services, sandbox, ad_account_id, segments=["Churn"])
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "failed"
+    assert view["error"]["code"] == "source_unusable"
+    message = view["error"]["message"]
+    assert "BlobExport_Churn_1700000000.csv: column 'Email' not found" in message
+    assert "does the file have no header row?" in message
+    for value in person(3)[1:]:
+        assert value.strip() not in message
+    assert not [r for r in sandbox.requests() if r["path"].endswith("/users")]
+
+
 def test_audience_is_created_when_asked(
     services: Services, sandbox: SnapSandbox, pump: QueuePump
 ) -> None:
