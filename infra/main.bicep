@@ -36,7 +36,7 @@ param tags object = {}
 // Scale (Flex Consumption)
 // ---------------------------------------------------------------------------------------------
 
-@description('Maximum on-demand instances per function scale group. Snap allows ~10 requests/s per token: keep maximumInstanceCount x host.json queues.batchSize x SNAPCHAT_MAX_REQUESTS_PER_SECOND under it (docs/deploy.md).')
+@description('Maximum on-demand instances per function scale group. Snap allows ~10 requests/s per token: keep maximumInstanceCount x worker processes per instance (FUNCTIONS_WORKER_PROCESS_COUNT, default 1) x SNAPCHAT_MAX_REQUESTS_PER_SECOND under it (docs/deploy.md).')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 1

@@ -1,6 +1,6 @@
 using 'main.bicep'
 
-// Parameters of one deployment (docs/deploy.md, "Deploy to Azure", step 5).
+// Parameters of one deployment (docs/deploy.md, step 4 "Set the deployment parameters").
 // Values that differ per user are read from environment variables so that this file can stay
 // in git unchanged; a missing required variable fails the deployment with its name.
 // Secrets never go here: the Snap client secret is stored in the config vault afterwards.
@@ -21,8 +21,10 @@ param exportsStorageAccountResourceGroup = readEnvironmentVariable('EXPORTS_RESO
 param exportsContainerName = readEnvironmentVariable('EXPORTS_CONTAINER', 'customer-insights')
 param exportsPrefix = readEnvironmentVariable('EXPORTS_PREFIX', '')
 
-// Scale: Snap allows about 10 requests/s per access token. Worst case the upload rate per token
-// is maximumInstanceCount x host.json queues.batchSize x snapchatMaxRequestsPerSecond.
+// Scale: Snap allows about 10 requests/s per access token. Each worker process limits itself to
+// snapchatMaxRequestsPerSecond (host.json batchSize only bounds concurrency inside that limit),
+// so the worst case per token is maximumInstanceCount x worker processes per instance
+// (FUNCTIONS_WORKER_PROCESS_COUNT, 1 unless set) x snapchatMaxRequestsPerSecond.
 param maximumInstanceCount = 1
 param instanceMemoryMB = 2048
 param snapchatMaxRequestsPerSecond = '8'

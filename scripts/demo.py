@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -243,8 +244,11 @@ def main() -> int:
         print(f"distinct valid in the sample:    {expected:,}  {truth.counts()}")
         ok = run.get("status") == "succeeded" and uploaded == in_audience == expected
         ok = ok and members == truth.counts()
-        print("\nDEMO OK" if ok else "\nDEMO FAILED")
-        return 0 if ok else 1
+        print("\nDEMO OK" if ok else f"\nDEMO FAILED (logs kept in {work})")
+    if ok:
+        # The logs and the sandbox's refresh token are of no use once the demo passed.
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

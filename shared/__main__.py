@@ -19,7 +19,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         email_column=args.email_column,
         phone_column=args.phone_column,
         mobile_ad_id_column=args.mobile_ad_id_column,
-        default_region=args.default_region.upper(),
+        default_region=args.default_region,
         segment=args.segment,
     )
     try:
@@ -38,6 +38,15 @@ def _dry_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _region(code: str) -> str:
+    from shared.identifiers import phone_region
+
+    try:
+        return phone_region(code)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from shared.local_host import serve
 
@@ -54,7 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     dry.add_argument("--email-column", required=True)
     dry.add_argument("--phone-column")
     dry.add_argument("--mobile-ad-id-column")
-    dry.add_argument("--default-region", default="US", help="ISO country for national phones")
+    dry.add_argument(
+        "--default-region",
+        default="US",
+        type=_region,
+        help="ISO 3166-1 alpha-2 region of phone numbers without a country code (e.g. GB)",
+    )
     dry.add_argument("--segment", help="entity of model.json (needed when there are several)")
     dry.add_argument("--hashes-out", help="write SCHEMA<TAB>hash lines, sorted")
     dry.set_defaults(handler=_dry_run)

@@ -182,7 +182,16 @@ class Settings:
 
     @property
     def default_phone_region(self) -> str:
-        return self.require("DEFAULT_PHONE_REGION").upper()
+        """Region for phone numbers without a country code; :class:`ConfigError` if unknown."""
+        from shared.identifiers import phone_region  # phonenumbers is heavy: load on use
+
+        try:
+            return phone_region(self.require("DEFAULT_PHONE_REGION"))
+        except ValueError:
+            raise ConfigError(
+                "app setting DEFAULT_PHONE_REGION must be an ISO 3166-1 alpha-2 region such "
+                "as US, GB or NO (the United Kingdom is GB, not UK)"
+            ) from None
 
     @property
     def mass_removal_threshold(self) -> float:

@@ -265,6 +265,22 @@ def fast_phone(value: str, region: str) -> str | InvalidReason | None:
     return f"{code}{national}"
 
 
+def phone_region(code: str) -> str:
+    """``code`` as an upper-case region ``phonenumbers`` knows (ISO 3166-1 alpha-2, e.g. ``GB``).
+
+    Raises ``ValueError`` for anything else: with an unknown region every national number
+    would be silently counted invalid. ``UK`` gets a hint, since its ISO code is ``GB``.
+    """
+    region = code.strip().upper()
+    if region in phonenumbers.SUPPORTED_REGIONS:
+        return region
+    hint = " (the United Kingdom is GB)" if region == "UK" else ""
+    raise ValueError(
+        f"'{code}' is not a phone region: give an ISO 3166-1 alpha-2 code such as US, GB or "
+        f"NO{hint}"
+    )
+
+
 def normalise_phone(raw: str, default_region: str) -> str | InvalidReason:
     """E.164 digits without ``+`` (e.g. ``4722123456``) or the reason the value is invalid.
 

@@ -33,6 +33,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueServiceClient
 
+from shared.config import Settings
 from shared.services import Services
 
 log = logging.getLogger(__name__)
@@ -253,10 +254,15 @@ class TimerThread(threading.Thread):
         self._stop.set()
 
 
-def worker_process_count(default: int = 1) -> int:
+def worker_process_count(settings: Settings | None = None, default: int = 1) -> int:
     """Language worker processes per instance: the Functions host's own setting
-    ``FUNCTIONS_WORKER_PROCESS_COUNT`` (1 to 10), which lets one instance use several cores."""
-    raw = os.environ.get("FUNCTIONS_WORKER_PROCESS_COUNT", str(default))
+    ``FUNCTIONS_WORKER_PROCESS_COUNT`` (1 to 10), which lets one instance use several cores.
+
+    Read like every setting: the environment first, then ``local.settings.json`` ``Values``
+    (through ``settings``), then ``default``.
+    """
+    name = "FUNCTIONS_WORKER_PROCESS_COUNT"
+    raw = os.environ.get(name) or (settings.get(name) if settings else None) or str(default)
     try:
         return max(1, min(10, int(raw)))
     except ValueError:
@@ -268,7 +274,6 @@ _child_handlers: dict[str, Handler] = {}
 
 def _init_worker_process(values: dict[str, str]) -> None:
     """Initializer of a worker process: services for the given settings, handlers by queue."""
-    from shared.config import Settings
     from shared.services import build_services, set_services
     from shared.telemetry import configure
 
@@ -345,7 +350,7 @@ def serve(port: int = 7071, host: str = "127.0.0.1", processes: int | None = Non
     configure(settings)
     services = build_services(settings, create_resources=True)
     set_services(services)
-    count = processes or worker_process_count()
+    count = processes or worker_process_count(settings)
     handlers = function_handlers(services)
     workers = WorkerProcesses(dict(settings.values), count) if count > 1 else None
     if workers is not None:

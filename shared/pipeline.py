@@ -31,6 +31,7 @@ from typing import Any
 
 from shared import erasures, layout, snapshots, source_fingerprint
 from shared.cdm_export import SegmentExport, resolve_segment
+from shared.config import ConfigError
 from shared.csv_source import CsvFile, SourceError, iter_columns
 from shared.hash_spool import DIGEST_BYTES, HashSpool, partition_bits, split_digests
 from shared.identifiers import SCHEMA_OF_FIELD, SCHEMAS, Schema
@@ -141,6 +142,8 @@ def _guarded(
         step()
     except RunFailed as exc:
         _fail(services, run_id, exc.code, exc.message)
+    except ConfigError as exc:
+        _fail(services, run_id, "configuration", str(exc))
     except SnapchatError as exc:
         if exc.transient:
             _note_error(services, run_id, str(exc), dequeue_count)
@@ -410,8 +413,14 @@ def plan(services: Services, run_id: str) -> None:
     if export.status != "active":
         raise RunFailed("export_inactive", f"export '{export.display_name}' is inactive")
     connection = _connection(services, export)
-    audience_id = _ensure_audience(services, export, connection)
-    segment = services.snapchat(connection.id).get_segment(audience_id)
+    if not export.audience_id and export.create_audience is None:
+        raise RunFailed("no_audience", f"export '{export.display_name}' has no audience")
+    # Pre-flight: an audience named by id must still exist. One the export asks us to create
+    # is created only once the source has been read and the run is about to send (see
+    # _advance_diff), so a broken export or a blocked or dry run leaves no empty audience.
+    audience_id = export.audience_id
+    client = services.snapchat(connection.id)
+    segment = client.get_segment(audience_id) if audience_id else None
     sources = _sources(services, export)
     version = "|".join(s.version for s in sources)
     started = utc_now()
@@ -451,7 +460,7 @@ def plan(services: Services, run_id: str) -> None:
         ]
         r.source_version = version
         r.started_at = r.started_at or started
-        r.audience = _audience_view(segment)
+        r.audience = _audience_view(segment) if segment is not None else None
         if skip:
             r.status = RunStatus.SKIPPED
             r.ended_at = utc_now()
@@ -777,6 +786,10 @@ def _advance_diff(services: Services, run: Run) -> None:
     if run.options.dry_run:
         _finish(services, run, dry_run=True)
         return
+    if run.audience_id is None:
+        run = _create_run_audience(services, run)
+        if run.status.terminal:
+            return
     if run.options.full_refresh == "clear_first":
         services.queues.send(services.settings.run_queue, [{"kind": "clear", "run_id": run.id}])
     elif batches:
@@ -784,6 +797,23 @@ def _advance_diff(services: Services, run: Run) -> None:
     else:
         _finalize(services, run.id)
     _mark_sent(services, run.id, "diff")
+
+
+def _create_run_audience(services: Services, run: Run) -> Run:
+    """Create the audience the export asks for and record its id on the run (and export)."""
+    export = _load_export(services, run.export_id)
+    connection = _connection(services, export)
+    audience_id = _ensure_audience(services, export, connection)
+    segment = services.snapchat(connection.id).get_segment(audience_id)
+
+    def change(r: Run) -> bool:
+        if r.status.terminal:
+            return False
+        r.audience_id = audience_id
+        r.audience = _audience_view(segment)
+        return True
+
+    return _update_run(services, run.id, change)
 
 
 def _plan_batches(

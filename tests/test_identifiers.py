@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -138,3 +142,35 @@ def test_inlined_phone_digester_agrees_with_the_full_path(raw: str, region: str)
 
     assert _phone_digester(region)(raw) == _phone_digest_slow(raw, region)
     assert _phone_digester(region)(f"  {raw} ") == _phone_digest_slow(f"  {raw} ", region)
+
+
+def test_phone_region_accepts_known_codes_and_rejects_uk_with_a_hint() -> None:
+    from shared.identifiers import phone_region
+
+    assert phone_region(" gb ") == "GB"
+    assert phone_region("no") == "NO"
+    with pytest.raises(ValueError, match="the United Kingdom is GB"):
+        phone_region("UK")
+    with pytest.raises(ValueError, match="'ZZ' is not a phone region"):
+        phone_region("ZZ")
+
+
+def test_default_phone_region_setting_and_dry_run_option_refuse_unknown_regions(
+    tmp_path: Path,
+) -> None:
+    from shared.config import ConfigError, Settings
+
+    assert Settings({"DEFAULT_PHONE_REGION": "gb"}).default_phone_region == "GB"
+    with pytest.raises(ConfigError, match=r"DEFAULT_PHONE_REGION .* is GB, not UK"):
+        _ = Settings({"DEFAULT_PHONE_REGION": "UK"}).default_phone_region
+    source = tmp_path / "people.csv"
+    source.write_text("Email,Phone\na@example.com,020 7946 0000\n")
+    command = [sys.executable, "-m", "shared", "dry-run", str(source), "--email-column", "Email"]
+    command += ["--phone-column", "Phone", "--default-region", "UK"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "'UK' is not a phone region" in done.stderr and done.stdout == ""
+    command[-1] = "gb"
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["identifiers"]["PHONE_SHA256"] == 1

@@ -154,6 +154,55 @@ def test_audience_is_created_when_asked(
     assert len(creates) == 1
 
 
+def test_an_audience_to_create_is_not_created_by_a_failed_blocked_or_dry_run(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump
+) -> None:
+    container = exports_container(services)
+    connection = seed_connection(services, sandbox)
+    export_id = seed_export(services, connection, None, create_audience={"name": "Lazy"})
+
+    def creates() -> int:
+        requests = sandbox.requests()
+        return sum(1 for r in requests if r["method"] == "POST" and r["path"].endswith("/segments"))
+
+    # A malformed part fails the run in the read step.
+    write_ci_export(container, "HighValue", [[person(1), ["c2", "x@example.com"]]])
+    view = run_to_end(services, pump, export_id)
+    assert (view["status"], view["error"]["code"]) == ("failed", "source_unusable")
+    assert view["audience_id"] is None
+    # No valid identifier at all: the safety rail blocks before anything is sent.
+    write_ci_export(container, "HighValue", [[["c3", "NULL", "", ""]]], folder="2026/11/29/0300")
+    view = run_to_end(services, pump, export_id)
+    assert (view["status"], view["error"]["code"]) == ("failed", "mass_removal_blocked")
+    # A dry run computes the counts and sends nothing.
+    write_ci_export(container, "HighValue", [[person(4), person(5)]], folder="2026/11/30/0300")
+    view = run_to_end(services, pump, export_id, dry_run=True)
+    assert view["status"] == "succeeded" and view["counts"]["adds"]["EMAIL_SHA256"] == 2
+    assert creates() == 0
+    export = Export.model_validate(services.state.get(layout.export(export_id)))
+    assert export.audience_id is None
+    # The first run that sends creates it, then fills it.
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded"
+    export = Export.model_validate(services.state.get(layout.export(export_id)))
+    assert view["audience_id"] == export.audience_id is not None
+    assert view["audience"]["approximate_number_users"] >= 0
+    assert creates() == 1
+    assert sandbox.members(export.audience_id) == person_hashes([4, 5])
+
+
+def test_an_unknown_default_phone_region_fails_the_run_naming_the_setting(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    write_ci_export(exports_container(services), "HighValue", [[person(1)]])
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    services.settings.values["DEFAULT_PHONE_REGION"] = "UK"  # type: ignore[index]
+    view = run_to_end(services, pump, export_id)
+    assert (view["status"], view["error"]["code"]) == ("failed", "configuration")
+    assert "DEFAULT_PHONE_REGION" in view["error"]["message"]
+    assert sandbox.members(audience) == {s: set() for s in person_hashes([])}
+
+
 def test_timer_starts_every_scheduled_active_export(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
