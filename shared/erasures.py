@@ -18,7 +18,7 @@ from typing import Any
 
 from shared import layout, snapshots
 from shared.identifiers import InvalidReason, Schema, digest_function
-from shared.models import Connection, Export, utc_now
+from shared.models import Connection, Export, Snapshot, utc_now
 from shared.services import Services
 from shared.snapchat import SnapchatError
 
@@ -120,3 +120,36 @@ def _erase_from_export(
             )
     result["removed_from_snapshot"] = removed
     return result
+
+
+def reapply_since(
+    services: Services, export: Export, snapshot: Snapshot, since: datetime
+) -> dict[str, int]:
+    """Apply erasures recorded after ``since`` (a run's start) to what that run just sent.
+
+    A run reads the erasure index when it reads the export; a person erased later could be
+    in its uploads and in its new ``snapshot``. Each such digest is removed from the audience
+    and then from the snapshot (only where Snap accepted the removal; otherwise the next
+    mirror run removes it, since its export predates the erasure). Returns the count of
+    digests removed per schema.
+    """
+    late = {
+        schema: [digest for digest, when in found.items() if when > since]
+        for schema, found in load_index(services).items()
+    }
+    removed: dict[str, int] = {}
+    if not any(late.values()) or not export.audience_id:
+        return removed
+    client = services.snapchat(export.connection_id)
+    for schema, digests in late.items():
+        if not digests:
+            continue
+        try:
+            client.remove_users(export.audience_id, schema, [d.hex() for d in digests])
+        except SnapchatError as exc:
+            log.warning("an erasure made during the run is left to the next run: %s", exc)
+            continue
+        removed[schema.value] = snapshots.remove_digests(
+            services.state, export.id, snapshot, schema, set(digests)
+        )
+    return removed

@@ -120,6 +120,20 @@ class Snapshot(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict)
 
 
+class Unsettled(BaseModel):
+    """A run that failed after it had started sending: the audience may hold part of it.
+
+    ``snapshot`` points at the hashes that run was moving the audience to (its kept files);
+    ``cleared`` is true when it asked Snap to empty the audience first (``clear_first``).
+    Until a run succeeds, the next diff treats the audience as holding at least the hashes
+    in every such target and the last snapshot, and at most those in any of them, so the
+    next run repairs whatever the failed one sent (Snap's add and remove are idempotent).
+    """
+
+    snapshot: Snapshot
+    cleared: bool = False
+
+
 class Export(BaseModel):
     """An export: connection, audience, data matching, segments, schedule, and run state."""
 
@@ -142,6 +156,7 @@ class Export(BaseModel):
     # Run state (written by runs only).
     active_run_id: str | None = None
     snapshot: Snapshot | None = None
+    unsettled: list[Unsettled] = Field(default_factory=list)
     last_exported_version: str | None = None
     last_source: dict[str, Any] | None = None
     last_run: dict[str, Any] | None = None
@@ -199,6 +214,10 @@ class Run(BaseModel):
     parts: list[dict[str, Any]] = Field(default_factory=list)
     bits: int = 0
     base_snapshot: Snapshot | None = None
+    base_unsettled: list[Unsettled] = Field(default_factory=list)
+    #: True once the run has passed its safety rails and queued requests to Snap: a failure
+    #: after that leaves the audience unsettled (see :class:`Unsettled`).
+    sending: bool = False
     counts: dict[str, Any] = Field(default_factory=dict)
     audience: dict[str, Any] | None = None
     warnings: list[str] = Field(default_factory=list)

@@ -43,6 +43,7 @@ from shared.models import (
     RunStatus,
     Snapshot,
     SyncMode,
+    Unsettled,
     utc_now,
 )
 from shared.profile_hashes import FieldMapping, ReadCounts, hash_profiles
@@ -265,8 +266,28 @@ def _fail(services: Services, run_id: str, code: str, message: str) -> None:
     if run.error is None or run.error.code != code:
         return  # it had already ended
     log.error("run failed: %s: %s", code, message)
-    _release_export(services, run)
-    _cleanup(services, run, keep_snapshot=False)
+    if not run.sending:
+        _release_export(services, run)
+        _cleanup(services, run, keep_snapshot=False)
+        return
+    # Requests may have reached Snap: remember where this run was taking the audience, so
+    # that the next run diffs against the whole range of what the audience may now hold.
+    unsettled = Unsettled(
+        snapshot=Snapshot(
+            run_id=run.id,
+            bits=run.bits,
+            audience_id=run.audience_id,
+            counts=dict(run.counts.get("snapshot", {})),
+        ),
+        cleared=run.options.full_refresh == "clear_first",
+    )
+
+    def remember(export: Export) -> None:
+        if all(u.snapshot.run_id != run.id for u in export.unsettled):
+            export.unsettled.append(unsettled)
+
+    _release_export(services, run, remember)
+    _cleanup(services, run, keep_snapshot=True)
 
 
 def _cleanup(services: Services, run: Run, *, keep_snapshot: bool) -> None:
@@ -441,6 +462,7 @@ def plan(services: Services, run_id: str) -> None:
         run.trigger == "schedule"
         and not run.options.full_refresh
         and version == export.last_exported_version
+        and not export.unsettled
     )
 
     def change(r: Run) -> bool:
@@ -474,6 +496,9 @@ def plan(services: Services, run_id: str) -> None:
         if snapshot is not None and snapshot.audience_id not in (None, audience_id):
             snapshot = None  # the export now targets another audience: start afresh
         r.base_snapshot = snapshot
+        r.base_unsettled = [
+            u for u in export.unsettled if audience_id and u.snapshot.audience_id == audience_id
+        ]
         r.counts = {"parts": len(parts), "partitions": 1 << r.bits}
         return True
 
@@ -513,6 +538,8 @@ def _source_unchanged(
     last = export.last_source
     if run.options.full_refresh or last is None or run.base_snapshot is None:
         return False
+    if run.base_unsettled:
+        return False  # a failed run may have changed the audience: diff and repair
     if last.get("key") != _matching_key(services, export):
         return False
     oldest = min(
@@ -699,12 +726,23 @@ def diff_partition(services: Services, run_id: str, partition: int) -> None:
                     services.state, run.export_id, run.base_snapshot, schema, partition, run.bits
                 )
             )
+            # What the audience holds of ours: at least `lower`, at most `previous` (both
+            # the last snapshot when every run since it succeeded).
+            lower = previous
+            for unsettled in run.base_unsettled:
+                source = unsettled.snapshot
+                target = set(
+                    snapshots.read_partition(
+                        services.state, run.export_id, source, schema, partition, run.bits
+                    )
+                )
+                lower = set() if unsettled.cleared else lower & target
+                previous = previous | target
             # Set algebra in C; order does not matter to Snap or to the next diff.
-            adds = current if full else current - previous
-            removes: set[bytes] = set()
-            if run.sync_mode is SyncMode.MIRROR and full != "clear_first":
-                removes = previous - current
-            kept = current | previous if run.sync_mode is SyncMode.APPEND else current
+            adds = current if full else current - lower
+            dropped = previous - current if run.sync_mode is SyncMode.MIRROR else set()
+            removes = set() if full == "clear_first" else dropped
+            kept = current | lower if run.sync_mode is SyncMode.APPEND else current
             for op, values in (("add", adds), ("remove", removes)):
                 if values:
                     name = layout.diff_file(run_id, schema, partition, op)
@@ -718,9 +756,10 @@ def diff_partition(services: Services, run_id: str, partition: int) -> None:
                 "previous": len(previous),
                 "adds": len(adds),
                 "removes": len(removes),
+                "dropped": len(dropped),
                 "snapshot": len(kept),
             }
-            del current, previous, adds, removes, kept
+            del current, previous, lower, adds, removes, dropped, kept
         services.state.create(layout.step(run_id, "diff", partition), record)
     _advance_diff(services, run)
 
@@ -737,23 +776,13 @@ def _advance_diff(services: Services, run: Run) -> None:
         for schema, numbers in record.items():
             per[schema][partition] = numbers
     totals = {
-        key: {s: sum(n[key] for n in per[s].values()) for s in per}
-        for key in ("distinct", "duplicates", "previous", "adds", "removes", "snapshot")
+        key: {s: sum(n.get(key, 0) for n in per[s].values()) for s in per}
+        for key in ("distinct", "duplicates", "previous", "adds", "removes", "dropped", "snapshot")
     }
-    distinct = sum(totals["distinct"].values())
-    previous = sum(totals["previous"].values())
-    removes = sum(totals["removes"].values())
     batches = _plan_batches(run, per, services.settings.remove_chunk_size)
-    threshold = services.settings.mass_removal_threshold
     blocked = None
     if not run.options.allow_mass_removal:
-        if distinct == 0:
-            blocked = "the source has no valid identifiers"
-        elif previous and removes / previous > threshold:
-            blocked = (
-                f"the run would remove {removes} of {previous} identifiers "
-                f"({removes / previous:.0%}, more than {threshold:.0%})"
-            )
+        blocked = _mass_removal(totals, services.settings.mass_removal_threshold)
 
     def change(r: Run) -> bool:
         if r.status.terminal:
@@ -770,6 +799,7 @@ def _advance_diff(services: Services, run: Run) -> None:
             }
         )
         r.phase = "upload"
+        r.sending = not blocked and not r.options.dry_run
         return True
 
     run = _update_run(services, run.id, change)
@@ -797,6 +827,30 @@ def _advance_diff(services: Services, run: Run) -> None:
     else:
         _finalize(services, run.id)
     _mark_sent(services, run.id, "diff")
+
+
+def _mass_removal(totals: dict[str, dict[str, int]], threshold: float) -> str | None:
+    """Why the run must not send (the safety rail), or None.
+
+    Blocked when the source has no valid identifier at all, when an identifier type that
+    the audience holds has none left in the source (a mapping or export gone wrong), or when
+    the run would take away more than ``threshold`` of what the audience holds of ours
+    (``dropped`` counts what a ``clear_first`` run drops by emptying the audience, too).
+    """
+    distinct = sum(totals["distinct"].values())
+    previous = sum(totals["previous"].values())
+    dropped = sum(totals["dropped"].values())
+    if distinct == 0:
+        return "the source has no valid identifiers"
+    for schema, held in totals["previous"].items():
+        if held and not totals["distinct"][schema]:
+            return f"the source has no valid {schema} identifiers; the audience holds {held}"
+    if previous and dropped / previous > threshold:
+        return (
+            f"the run would remove {dropped} of {previous} identifiers "
+            f"({dropped / previous:.0%}, more than {threshold:.0%})"
+        )
+    return None
 
 
 def _create_run_audience(services: Services, run: Run) -> Run:
@@ -1023,8 +1077,12 @@ def _finish(services: Services, run: Run, *, dry_run: bool, keep_previous: bool 
             *("prehashed", "erased", "duplicates", "snapshot"),
         )
 
+        settled: list[Snapshot] = []
+
         def swap(export: Export) -> None:
             export.snapshot = new
+            settled[:] = [u.snapshot for u in export.unsettled]
+            export.unsettled = []  # the audience holds exactly `new` now
             export.last_exported_version = run.source_version
             export.last_source = None
             if files and all(files):
@@ -1036,8 +1094,16 @@ def _finish(services: Services, run: Run, *, dry_run: bool, keep_previous: bool 
                 }
 
         _release_export_after(services, run, swap)
-        if previous is not None and previous.run_id != run.id:
-            services.state.delete_prefix(layout.snapshot_prefix(run.export_id, previous.run_id))
+        if run.started_at:
+            export = _load_export(services, run.export_id)
+            late = erasures.reapply_since(
+                services, export, new, datetime.fromisoformat(run.started_at)
+            )
+            if late:
+                log.info("applied erasures made during the run: %s", late)
+        for old in ([previous] if previous is not None else []) + settled:
+            if old.run_id != run.id:
+                services.state.delete_prefix(layout.snapshot_prefix(run.export_id, old.run_id))
     audience, warnings = _read_back(services, run)
 
     def change(r: Run) -> bool:

@@ -26,3 +26,26 @@ def test_worker_process_count_from_environment_then_local_settings_then_default(
     assert worker_process_count(settings) == 10
     monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "many")
     assert worker_process_count(settings) == 1
+
+
+def test_settings_come_from_environment_then_local_settings_then_defaults(
+    tmp_path: Path,
+) -> None:
+    local = tmp_path / "local.settings.json"
+    values = {"DEFAULT_PHONE_REGION": "NO", "REMOVE_CHUNK_SIZE": "500", "RUN_QUEUE_NAME": "q"}
+    local.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
+    settings = Settings.from_env({"RUN_QUEUE_NAME": "from-env"}, local_settings=local)
+    assert settings.run_queue == "from-env"  # environment wins
+    assert settings.default_phone_region == "NO"  # then local.settings.json
+    assert settings.remove_chunk_size == 500
+    assert settings.batch_queue == "upload-batches"  # then the default
+    assert Settings.from_env({}, local_settings=tmp_path / "absent.json").run_queue == (
+        "export-runs"
+    )
+
+
+def test_serve_refuses_to_bind_beyond_loopback() -> None:
+    from shared.local_host import serve
+
+    with pytest.raises(SystemExit, match="loopback only"):
+        serve(port=0, host="0.0.0.0")

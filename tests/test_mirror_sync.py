@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 import requests
 
 from shared import erasures, layout
@@ -12,6 +13,7 @@ from shared.config import Settings
 from shared.identifiers import Schema
 from shared.local_host import QueuePump
 from shared.models import Export
+from shared.run_control import get_run, start_run
 from shared.services import Services, build_services, set_services
 from shared.snap_sandbox import SnapSandbox
 from tests.conftest import exports_container
@@ -123,6 +125,112 @@ def test_failed_run_keeps_snapshot_and_next_run_converges(
         assert traffic[("POST", schema)] == 5
 
 
+def _quick(settings: Settings) -> Services:
+    """Services whose Snap calls give up fast, so a failing batch reaches the poison queue."""
+    quick = build_services(
+        Settings.from_env(
+            {},
+            local_settings=None,
+            overrides={**settings.values, "SNAPCHAT_RETRY_BUDGET_SECONDS": "0.3"},
+        ),
+        create_resources=True,
+    )
+    set_services(quick)
+    return quick
+
+
+@pytest.mark.parametrize(
+    ("failing", "kept_after_failure"),
+    [
+        # Adds fail, removals of 8 and 9 go through: the audience lost people who come back.
+        ("POST", list(range(0, 8))),
+        # Removals fail, adds of 10 and 11 go through: people who must leave later.
+        ("DELETE", list(range(0, 12))),
+    ],
+)
+def test_after_a_partly_sent_run_the_next_run_converges_to_another_export(
+    settings: Settings,
+    sandbox: SnapSandbox,
+    pump: QueuePump,
+    ad_account_id: str,
+    failing: str,
+    kept_after_failure: list[int],
+) -> None:
+    quick = _quick(settings)
+    export_id, audience = setup(quick, sandbox, ad_account_id)
+    publish(quick, list(range(0, 10)), "2026/11/20/0300")
+    assert run_to_end(quick, pump, export_id)["status"] == "succeeded"
+    sandbox.set_faults(
+        [{"kind": "status", "status": 503, "method": failing, "path": "/users$", "times": -1}]
+    )
+    publish(quick, [*range(0, 8), 10, 11], "2026/11/21/0300")
+    failed = run_to_end(quick, pump, export_id)
+    assert (failed["status"], failed["error"]["code"]) == ("failed", "batches_failed")
+    assert sandbox.members(audience) == person_hashes(kept_after_failure)
+    export = Export.model_validate(quick.state.get(layout.export(export_id)))
+    assert [u.snapshot.run_id for u in export.unsettled] == [failed["id"]]
+    sandbox.clear_faults()
+    # The next export is the first one again: only the diff against what the audience may
+    # hold is sent, and the audience ends exactly right.
+    publish(quick, list(range(0, 10)), "2026/11/22/0300")
+    before = len(sandbox.requests())
+    repaired = run_to_end(quick, pump, export_id)
+    assert repaired["status"] == "succeeded"
+    assert sandbox.members(audience) == person_hashes(list(range(0, 10)))
+    traffic = sent(sandbox, before)
+    for schema in SCHEMAS:
+        assert traffic[("POST", schema)] == 2  # 8 and 9: present before, maybe removed since
+        assert traffic[("DELETE", schema)] == 2  # 10 and 11: maybe added by the failed run
+    export = Export.model_validate(quick.state.get(layout.export(export_id)))
+    assert export.unsettled == []
+    assert export.snapshot is not None and export.snapshot.run_id == repaired["id"]
+    assert list(quick.state.names(layout.snapshot_prefix(export_id, failed["id"]))) == []
+
+
+def test_a_clear_first_run_that_fails_after_clearing_is_refilled_by_the_next_run(
+    settings: Settings, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    quick = _quick(settings)
+    export_id, audience = setup(quick, sandbox, ad_account_id)
+    publish(quick, list(range(0, 6)), "2026/11/20/0300")
+    assert run_to_end(quick, pump, export_id)["status"] == "succeeded"
+    sandbox.set_faults(
+        [{"kind": "status", "status": 503, "method": "POST", "path": "/users$", "times": -1}]
+    )
+    failed = run_to_end(quick, pump, export_id, full_refresh="clear_first")
+    assert failed["status"] == "failed"
+    assert sandbox.members(audience) == person_hashes([])
+    sandbox.clear_faults()
+    # Same export, an ordinary scheduled run: not skipped, and everyone is added back.
+    repaired = run_to_end(quick, pump, export_id, trigger="schedule")
+    assert repaired["status"] == "succeeded"
+    assert sandbox.members(audience) == person_hashes(list(range(0, 6)))
+
+
+def test_clear_first_and_a_vanished_identifier_type_are_held_by_the_rail(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    publish(services, list(range(0, 20)), "2026/11/20/0300")
+    assert run_to_end(services, pump, export_id)["status"] == "succeeded"
+    publish(services, [0, 1], "2026/11/21/0300")
+    before = len(sandbox.requests())
+    view = run_to_end(services, pump, export_id, full_refresh="clear_first")
+    assert (view["status"], view["error"]["code"]) == ("failed", "mass_removal_blocked")
+    assert "54 of 60" in view["error"]["message"]
+    assert not [r for r in sandbox.requests()[before:] if r["method"] in ("POST", "DELETE")]
+    # Every phone gone from an otherwise unchanged export: a mapping gone wrong, not people
+    # leaving (a third of the audience, under the 50% share).
+    rows = [[*person(i)[:2], "", person(i)[3]] for i in range(0, 20)]
+    write_ci_export(exports_container(services), "HighValue", [rows], folder="2026/11/22/0300")
+    view = run_to_end(services, pump, export_id)
+    assert (view["status"], view["error"]["code"]) == ("failed", "mass_removal_blocked")
+    assert "no valid PHONE_SHA256 identifiers; the audience holds 20" in view["error"]["message"]
+    assert sandbox.members(audience) == person_hashes(list(range(0, 20)))
+    assert run_to_end(services, pump, export_id, allow_mass_removal=True)["status"] == "succeeded"
+    assert sandbox.members(audience)["PHONE_SHA256"] == set()
+
+
 def test_mass_removal_rail_blocks_then_can_be_overridden(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
@@ -185,6 +293,29 @@ def test_full_refresh_repairs_drift_without_emptying(
     assert sandbox.members(audience) == person_hashes(list(range(0, 6)))
     paths = [r["path"] for r in sandbox.requests()[before:] if r["method"] in ("POST", "DELETE")]
     assert paths[0].endswith("/all_users")
+
+
+def test_clear_first_waits_until_snap_shows_the_audience_empty_before_adding(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    publish(services, list(range(0, 6)), "2026/11/20/0300")
+    assert run_to_end(services, pump, export_id)["status"] == "succeeded"
+    # Snap processes all_users asynchronously: users added before it lands are lost with it.
+    sandbox.configure(processing_seconds=1.0)
+    before = len(sandbox.requests())
+    view = run_to_end(services, pump, export_id, full_refresh="clear_first")
+    assert view["status"] == "succeeded"
+    assert sandbox.members(audience) == person_hashes(list(range(0, 6)))
+    log = [
+        (r["method"], r["path"].rsplit("/", 1)[1])
+        for r in sandbox.requests()[before:]
+        if f"/segments/{audience}" in r["path"]
+    ]
+    clear = log.index(("DELETE", "all_users"))
+    first_add = log.index(("POST", "users"))
+    polls = [e for e in log[clear:first_add] if e[0] == "GET"]
+    assert clear < first_add and len(polls) >= 2  # it saw the old count, then zero
 
 
 def test_append_mode_never_removes(
@@ -261,6 +392,43 @@ def test_erasure_removes_and_an_older_export_does_not_bring_back(
     view = run_to_end(services, pump, export_id)
     assert sha("person1@example.com") in sandbox.members(audience)["EMAIL_SHA256"]
     assert Schema.EMAIL
+
+
+def test_an_erasure_made_while_a_run_uploads_is_applied_when_the_run_ends(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    publish(services, list(range(0, 6)), "2026/11/20/0300")
+    # Hold the upload batches until the erasure has been made.
+    original_send = services.queues.send
+    held: list[Any] = []
+
+    def hold(queue: str, messages: Any) -> None:
+        if queue == services.settings.batch_queue:
+            held.extend(messages)
+            return None
+        return original_send(queue, messages)
+
+    services.queues.send = hold  # type: ignore[method-assign]
+    run = start_run(services, export_id, trigger="on_demand")
+    pump.drain(60)
+    assert held
+    digests = erasures.hash_erasure_values({"email": "person1@example.com"}, "US")
+    erasures.erase(services, digests, requested_by="admin-1")
+    services.queues.send = original_send  # type: ignore[method-assign]
+    original_send(services.settings.batch_queue, held)
+    pump.drain(60)
+    view = get_run(services, run.id)
+    assert view is not None and view["status"] == "succeeded"
+    expected = person_hashes(list(range(0, 6)))
+    expected["EMAIL_SHA256"].discard(sha("person1@example.com"))
+    assert sandbox.members(audience) == expected
+    # The new snapshot left the person out too: the next run of the same export sends nothing.
+    before = len(sandbox.requests())
+    again = run_to_end(services, pump, export_id)
+    assert again["status"] == "succeeded"
+    assert sent(sandbox, before) == Counter()
+    assert sandbox.members(audience) == expected
 
 
 def test_pointing_the_export_at_another_audience_starts_afresh(

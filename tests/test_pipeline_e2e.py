@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
@@ -107,32 +106,51 @@ def test_redelivered_batch_is_not_uploaded_twice(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
     container = exports_container(services)
-    write_ci_export(container, "HighValue", [rows_for(["a@example.com", "b@example.com"])])
+    rows = [[f"c{i}", f"p{i}@example.com", f"+1 201 555 {i:04d}", ""] for i in range(3)]
+    write_ci_export(container, "HighValue", [rows])
     connection = seed_connection(services, sandbox)
     audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Redelivery")
-    export_id = seed_export(services, connection, audience, phone=None, mobile_ad_id=None)
-    # Capture the batch message as the host would deliver it, then deliver it again.
+    export_id = seed_export(services, connection, audience, mobile_ad_id=None)
+    # Hold the batch messages back (the host has not delivered them yet) and deliver them by
+    # hand, the first one twice, while the run is still uploading.
     original_send = services.queues.send
-    captured: list[dict] = []
+    held: list[dict] = []
 
-    def spy(queue: str, messages):  # type: ignore[no-untyped-def]
-        messages = list(messages)
+    def hold(queue: str, messages):  # type: ignore[no-untyped-def]
         if queue == services.settings.batch_queue:
-            captured.extend(messages)
+            held.extend(messages)
+            return None
         return original_send(queue, messages)
 
-    services.queues.send = spy  # type: ignore[method-assign]
+    services.queues.send = hold  # type: ignore[method-assign]
     run = start_run(services, export_id, trigger="on_demand")
     pump.drain(60)
-    assert len(captured) == 1
-    before = [r for r in sandbox.requests() if r["path"].endswith("/users")]
-    body = json.dumps({"v": 1, **captured[0]}).encode()
-    function_app.upload_batch(QueueMessage(id="again", body=body, dequeue_count=2))
-    after = [r for r in sandbox.requests() if r["path"].endswith("/users")]
-    assert len(after) == len(before) == 1
+    assert [(m["schema"], m["op"]) for m in held] == [
+        ("EMAIL_SHA256", "add"),
+        ("PHONE_SHA256", "add"),
+    ]
+
+    def deliver(message: dict, attempt: int) -> None:
+        body = json.dumps({"v": 1, **message}).encode()
+        name = f"m{message['batch']}"
+        function_app.upload_batch(QueueMessage(id=name, body=body, dequeue_count=attempt))
+
+    def users_requests() -> list[dict]:
+        return [r for r in sandbox.requests() if r["path"].endswith("/users")]
+
+    deliver(held[0], 1)
+    deliver(held[0], 2)  # redelivered: visibility timeout ran out before the delete landed
+    assert len(users_requests()) == 1
     view = get_run(services, run.id)
-    assert view is not None and view["counts"]["batches_done"] == 1
-    assert base64  # imported for message realism elsewhere
+    assert view is not None and view["status"] == "running"
+    assert view["counts"]["batches_done"] == 1
+    deliver(held[1], 1)
+    view = get_run(services, run.id)
+    assert view is not None and view["status"] == "succeeded"
+    assert [r["schema"] for r in users_requests()] == ["EMAIL_SHA256", "PHONE_SHA256"]
+    assert view["counts"]["batches_done"] == 2
+    assert view["counts"]["identifiers_uploaded"] == 6
+    assert sandbox.members(audience)["EMAIL_SHA256"] == {sha(f"p{i}@example.com") for i in range(3)}
 
 
 def test_on_demand_run_starts_over_http_in_under_two_seconds(

@@ -74,3 +74,28 @@ def test_local_store_is_private_and_refuses_azure(tmp_path: Path) -> None:
     assert store.get("a") is None
     with pytest.raises(ConfigError, match="refuses to run in Azure"):
         LocalFileSecretStore(tmp_path / "x.json", running_in_azure=True)
+
+
+@pytest.mark.parametrize(("expires_in", "refresh_at"), [(1800, 1500.0), (60, 30.0)])
+def test_access_token_is_reused_until_shortly_before_expires_in(
+    sandbox: SnapSandbox, expires_in: int, refresh_at: float
+) -> None:
+    sandbox.configure(expires_in=expires_in)
+    refresh_token = sandbox.issue_tokens()["refresh_token"]
+    oauth = SnapOAuth(sandbox.url, "sandbox-client-id", "sandbox-client-secret")
+    now = [0.0]
+    cache = AccessTokenCache(
+        oauth, RefreshTokenStore(lambda: refresh_token, lambda _: None), clock=lambda: now[0]
+    )
+
+    def token_requests() -> int:
+        return sum(1 for r in sandbox.requests() if r["path"].endswith("/oauth2/access_token"))
+
+    first = cache.token()
+    assert token_requests() == 1
+    now[0] = refresh_at - 1  # within expires_in less the margin (300 s, at most half)
+    assert cache.token() == first and token_requests() == 1
+    now[0] = refresh_at + 1
+    second = cache.token()
+    assert second != first and token_requests() == 2
+    assert cache.refreshes == 2

@@ -85,7 +85,9 @@ expired -> 401 ``{"request_status":"ERROR","request_id","msg":"Unauthorized"}``:
   (N = rows received). 400 E1001 for: >100,000 rows, not exactly one users element or one
   schema, schema not in EMAIL_SHA256/PHONE_SHA256/MOBILE_AD_ID_SHA256, a row that is not a
   one-element list, a value that is not 64 lowercase hex. ``DELETE /v1/segments/{id}/all_users``
-  (no body) clears all members and answers with the segments envelope.
+  (no body) clears all members and answers with the segments envelope; with
+  ``processing_seconds`` > 0 the clear lands that long after the call (members and
+  ``approximate_number_users`` unchanged until then, users added meanwhile dropped with it).
 * Errors: ``{"request_status":"ERROR","request_id","debug_message","display_message",
   "error_code"}``. Unknown/deleted segment or ad account -> 404 E3003; caller without
   ``admin``/``data_manager`` on the segment's ad account -> 403 E3002 "Caller does not have

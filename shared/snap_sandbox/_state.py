@@ -274,9 +274,22 @@ class Segment:
     members: dict[str, set[bytes]] = field(default_factory=lambda: {s: set() for s in SCHEMAS})
     processing_until: float | None = None
     first_complete_at: float | None = None
+    #: When an ``all_users`` removal still being processed takes effect (sandbox clock).
+    clear_at: float | None = None
 
     def size(self) -> int:
         return sum(len(v) for v in self.members.values())
+
+    def settle(self, now: float) -> None:
+        """Apply a pending ``all_users`` removal once its processing time has passed.
+
+        Until then the members (and ``approximate_number_users``) are unchanged, and users
+        added meanwhile are dropped with the rest when it lands: a client must wait for the
+        audience to show empty before adding.
+        """
+        if self.clear_at is not None and now >= self.clear_at:
+            self.members = {s: set() for s in SCHEMAS}
+            self.clear_at = None
 
 
 @dataclass
@@ -1045,6 +1058,7 @@ class SandboxState:
     def render_segment(self, seg: Segment) -> dict[str, Any]:
         """Snap's segment object (facts sheet §3.1), statuses evaluated lazily now (§7)."""
         now = self.now()
+        seg.settle(now)
         if seg.processing_until is None:
             upload_status = "NO_UPLOAD"
         elif now < seg.processing_until:
@@ -1373,6 +1387,7 @@ class SandboxState:
         with self.lock:
             self.check_segment_access(user_id, segment_id)
             seg = self.segments[segment_id]
+            seg.settle(self.now())
             if remove:
                 seg.members[schema] -= values
             else:
@@ -1386,7 +1401,12 @@ class SandboxState:
         with self.lock:
             self.check_segment_access(user_id, segment_id)
             seg = self.segments[segment_id]
-            seg.members = {s: set() for s in SCHEMAS}
+            if self.config.processing_seconds > 0:
+                # Processed asynchronously, like uploads (§7): it lands processing_seconds on.
+                seg.settle(self.now())
+                seg.clear_at = self.now() + self.config.processing_seconds
+            else:
+                seg.members = {s: set() for s in SCHEMAS}
             self._touch(seg)
             return self.render_segment(seg)
 
@@ -1444,6 +1464,7 @@ class SandboxState:
             seg = self.segments.get(segment_id)
             if seg is None:
                 raise ControlError(f"unknown segment {segment_id}", 404)
+            seg.settle(self.now())
             return {schema: set(values) for schema, values in seg.members.items()}
 
     def member_counts(self, segment_id: str) -> dict[str, int]:
@@ -1451,6 +1472,7 @@ class SandboxState:
             seg = self.segments.get(segment_id)
             if seg is None:
                 raise ControlError(f"unknown segment {segment_id}", 404)
+            seg.settle(self.now())
             return {schema: len(values) for schema, values in seg.members.items()}
 
     # ------------------------------------------------------------------ faults
