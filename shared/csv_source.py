@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import io
 import operator
 import re
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -53,8 +53,10 @@ _VALUE_LIKE = re.compile(r"@|\d[\d\s().+-]{3,}\d|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}|[
 #: Name of the decode error handler of :func:`iter_columns` (registered below).
 _UTF8_ERRORS = "shared.csv_source.note_invalid_utf8"
 _surrogateescape = codecs.lookup_error("surrogateescape")
-#: Per thread: how many undecodable byte runs the handler has met so far.
-_decoding = threading.local()
+#: How many undecodable byte runs the handler has met so far, in this process. A global,
+#: not per thread: a row generator may be resumed on another thread, and a change made by
+#: another file's bad byte only makes a read search its rows (and find nothing) for a while.
+_invalid_utf8 = [0]
 #: What ``surrogateescape`` turns an undecodable byte into.
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
@@ -67,7 +69,7 @@ def _note_invalid_utf8(error: UnicodeError) -> tuple[str | bytes, int]:
     the count change and looks for the escaped byte in the rows that follow, which gives
     the exact row and column.
     """
-    _decoding.invalid = getattr(_decoding, "invalid", 0) + 1
+    _invalid_utf8[0] += 1
     return _surrogateescape(error)
 
 
@@ -86,18 +88,23 @@ def _undecodable(file: CsvFile, row: Sequence[str], where: str, columns: Sequenc
             )
 
 
-def _shown_columns(file: CsvFile, names: Sequence[str]) -> str:
-    """The column names for an error message, unless the "header" looks like a data row.
+def _shown_columns(file: CsvFile, names: Sequence[str], column: str) -> str:
+    """What the error says about the available columns.
 
-    A file without a header row read as if it had one would otherwise put a person's email,
-    phone or device id into the error text (and the run record and logs that keep it).
+    ``model.json`` attribute names are metadata and are listed. The cells of a header row
+    are not: in a file without a header row they are a person's values (an email, a phone,
+    a name). Only a cell that is close to the wanted name (a misspelt column) is shown.
     """
-    if file.has_header and any(_VALUE_LIKE.search(name) for name in names):
-        return (
-            f"{len(names)} columns; the first row looks like data (an email address, a number "
-            "or an id), so its cells are not shown: does the file have no header row?"
-        )
-    return ", ".join(names[:50]) + (", ..." if len(names) > 50 else "")
+    if not file.has_header:
+        return ", ".join(names[:50]) + (", ..." if len(names) > 50 else "")
+    close = difflib.get_close_matches(column.casefold(), [n.casefold() for n in names], 1, 0.75)
+    found = [n for n in names if close and n.casefold() == close[0]][:1]
+    if found and not _VALUE_LIKE.search(found[0]):
+        return f"{len(names)} columns; did you mean '{found[0]}'?"
+    return (
+        f"{len(names)} columns, none close to it; its cells are not shown, since in a file "
+        "without a header row they would be a person's values: does the file have no header row?"
+    )
 
 
 def _resolve_columns(file: CsvFile, header: Sequence[str], wanted: Sequence[str]) -> list[int]:
@@ -116,7 +123,7 @@ def _resolve_columns(file: CsvFile, header: Sequence[str], wanted: Sequence[str]
             indexes.append(candidates[0])
             continue
         where = "header row" if file.has_header else "model.json attributes"
-        shown = _shown_columns(file, names)
+        shown = _shown_columns(file, names, column)
         if candidates:
             same = ", ".join(f"'{names[i]}'" for i in candidates)
             raise SourceError(
@@ -136,10 +143,8 @@ def iter_columns(
     malformed quoting, a row whose field count differs from the column count, or bytes
     that are not UTF-8.
     """
-    decoding = _decoding
-    if not hasattr(decoding, "invalid"):
-        decoding.invalid = 0
-    seen = decoding.invalid
+    invalid = _invalid_utf8
+    seen = invalid[0]
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="", errors=_UTF8_ERRORS)
     reader = csv.reader(text, delimiter=file.delimiter, strict=True)
     row_number = 0
@@ -150,7 +155,7 @@ def iter_columns(
                 header = next(reader, None)
             if header is None:
                 raise SourceError(f"{file.name}: the file is empty, so it has no header row")
-            if decoding.invalid != seen:
+            if invalid[0] != seen:
                 _undecodable(file, header, f"header row (line {reader.line_num})", ())
             columns: Sequence[str] = header
         else:
@@ -164,9 +169,9 @@ def iter_columns(
             if not row:
                 continue
             row_number += 1
-            if decoding.invalid != seen:
-                # A bad byte was decoded (in this file, or in another read on this thread):
-                # from here on every row is searched for it.
+            if invalid[0] != seen:
+                # A bad byte was decoded (in this file, or in another read): from here on
+                # every row is searched for it.
                 _undecodable(file, row, f"row {row_number} (line {reader.line_num})", columns)
             if len(row) != width:
                 if len(row) == 1 and not row[0].strip():

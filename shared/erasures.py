@@ -123,29 +123,29 @@ def _erase_from_export(
 
 
 def reapply_since(
-    services: Services, export: Export, snapshot: Snapshot, since: datetime
+    services: Services, export: Export, audience_id: str, snapshot: Snapshot, since: datetime
 ) -> dict[str, int]:
-    """Apply erasures recorded after ``since`` (a run's start) to what that run just sent.
+    """Apply erasures recorded after ``since`` (a run's start) to what that run sent.
 
     A run reads the erasure index when it reads the export; a person erased later could be
-    in its uploads and in its new ``snapshot``. Each such digest is removed from the audience
-    and then from the snapshot (only where Snap accepted the removal; otherwise the next
-    mirror run removes it, since its export predates the erasure). Returns the count of
-    digests removed per schema.
+    in its uploads and in ``snapshot`` (its new snapshot, or the target it failed to reach).
+    Each such digest is removed from ``audience_id`` and then from ``snapshot`` (only where
+    Snap accepted the removal; otherwise a later run removes it, since the export predates
+    the erasure). Returns, per schema, how many digests left ``snapshot``.
     """
     late = {
         schema: [digest for digest, when in found.items() if when > since]
         for schema, found in load_index(services).items()
     }
     removed: dict[str, int] = {}
-    if not any(late.values()) or not export.audience_id:
+    if not any(late.values()):
         return removed
     client = services.snapchat(export.connection_id)
     for schema, digests in late.items():
         if not digests:
             continue
         try:
-            client.remove_users(export.audience_id, schema, [d.hex() for d in digests])
+            client.remove_users(audience_id, schema, [d.hex() for d in digests])
         except SnapchatError as exc:
             log.warning("an erasure made during the run is left to the next run: %s", exc)
             continue

@@ -279,7 +279,11 @@ def _fail(services: Services, run_id: str, code: str, message: str) -> None:
             audience_id=run.audience_id,
             counts=dict(run.counts.get("snapshot", {})),
         ),
-        cleared=run.options.full_refresh == "clear_first",
+        cleared=bool(
+            (services.state.get(layout.step(run.id, "clear", "requested")) or {}).get(
+                "users_before"
+            )
+        ),
     )
 
     def remember(export: Export) -> None:
@@ -288,6 +292,19 @@ def _fail(services: Services, run_id: str, code: str, message: str) -> None:
 
     _release_export(services, run, remember)
     _cleanup(services, run, keep_snapshot=True)
+    _reapply_erasures(services, run, unsettled.snapshot)
+
+
+def _reapply_erasures(services: Services, run: Run, snapshot: Snapshot) -> dict[str, int]:
+    """Apply erasures made while the run was sending to its audience and ``snapshot``."""
+    if not run.started_at or not run.audience_id:
+        return {}
+    export = _load_export(services, run.export_id)
+    since = datetime.fromisoformat(run.started_at)
+    late = erasures.reapply_since(services, export, run.audience_id, snapshot, since)
+    if late:
+        log.info("applied erasures made during the run: %s", late)
+    return late
 
 
 def _cleanup(services: Services, run: Run, *, keep_snapshot: bool) -> None:
@@ -711,6 +728,7 @@ def diff_partition(services: Services, run_id: str, partition: int) -> None:
         return
     if not _done(services, run_id, "diff", partition):
         full = run.options.full_refresh
+        clearing = _clears(run)
         record: dict[str, Any] = {}
         for schema in SCHEMAS:
             prefix = layout.read_prefix(run_id, schema, partition)
@@ -726,9 +744,10 @@ def diff_partition(services: Services, run_id: str, partition: int) -> None:
                     services.state, run.export_id, run.base_snapshot, schema, partition, run.bits
                 )
             )
-            # What the audience holds of ours: at least `lower`, at most `previous` (both
-            # the last snapshot when every run since it succeeded).
-            lower = previous
+            held = len(previous)
+            # What the audience holds of ours: at least `lower`, at most `upper` (both the
+            # last snapshot when every run since it succeeded; see models.Unsettled).
+            lower = upper = previous
             for unsettled in run.base_unsettled:
                 source = unsettled.snapshot
                 target = set(
@@ -737,12 +756,15 @@ def diff_partition(services: Services, run_id: str, partition: int) -> None:
                     )
                 )
                 lower = set() if unsettled.cleared else lower & target
-                previous = previous | target
+                upper = upper | target
+            mirror = run.sync_mode is SyncMode.MIRROR
+            if clearing:
+                lower = set()  # the audience is emptied first: everyone is added again
             # Set algebra in C; order does not matter to Snap or to the next diff.
             adds = current if full else current - lower
-            dropped = previous - current if run.sync_mode is SyncMode.MIRROR else set()
-            removes = set() if full == "clear_first" else dropped
-            kept = current | lower if run.sync_mode is SyncMode.APPEND else current
+            dropped = upper - current if mirror or clearing else set()
+            removes = dropped if mirror and not clearing else set()
+            kept = current if mirror or clearing else current | lower
             for op, values in (("add", adds), ("remove", removes)):
                 if values:
                     name = layout.diff_file(run_id, schema, partition, op)
@@ -753,13 +775,14 @@ def diff_partition(services: Services, run_id: str, partition: int) -> None:
             record[schema.value] = {
                 "distinct": len(current),
                 "duplicates": read - len(current),
-                "previous": len(previous),
+                "previous": len(upper),
+                "held": held,
                 "adds": len(adds),
                 "removes": len(removes),
                 "dropped": len(dropped),
                 "snapshot": len(kept),
             }
-            del current, previous, lower, adds, removes, dropped, kept
+            del current, previous, lower, upper, adds, removes, dropped, kept
         services.state.create(layout.step(run_id, "diff", partition), record)
     _advance_diff(services, run)
 
@@ -777,12 +800,16 @@ def _advance_diff(services: Services, run: Run) -> None:
             per[schema][partition] = numbers
     totals = {
         key: {s: sum(n.get(key, 0) for n in per[s].values()) for s in per}
-        for key in ("distinct", "duplicates", "previous", "adds", "removes", "dropped", "snapshot")
+        for key in (
+            *("distinct", "duplicates", "previous", "held"),
+            *("adds", "removes", "dropped", "snapshot"),
+        )
     }
     batches = _plan_batches(run, per, services.settings.remove_chunk_size)
     blocked = None
     if not run.options.allow_mass_removal:
-        blocked = _mass_removal(totals, services.settings.mass_removal_threshold)
+        mirror = run.sync_mode is SyncMode.MIRROR
+        blocked = _mass_removal(totals, services.settings.mass_removal_threshold, mirror=mirror)
 
     def change(r: Run) -> bool:
         if r.status.terminal:
@@ -799,7 +826,6 @@ def _advance_diff(services: Services, run: Run) -> None:
             }
         )
         r.phase = "upload"
-        r.sending = not blocked and not r.options.dry_run
         return True
 
     run = _update_run(services, run.id, change)
@@ -820,7 +846,7 @@ def _advance_diff(services: Services, run: Run) -> None:
         run = _create_run_audience(services, run)
         if run.status.terminal:
             return
-    if run.options.full_refresh == "clear_first":
+    if _clears(run):
         services.queues.send(services.settings.run_queue, [{"kind": "clear", "run_id": run.id}])
     elif batches:
         services.queues.send(services.settings.batch_queue, batches)
@@ -829,21 +855,34 @@ def _advance_diff(services: Services, run: Run) -> None:
     _mark_sent(services, run.id, "diff")
 
 
-def _mass_removal(totals: dict[str, dict[str, int]], threshold: float) -> str | None:
+#: An identifier type that vanishes from the source blocks a mirror run (the rail) when the
+#: last snapshot held at least this many of it (Snap's smallest targetable audience) ...
+VANISHED_TYPE_MIN = 1000
+#: ... or at least this share of all its identifiers.
+VANISHED_TYPE_SHARE = 0.1
+
+
+def _mass_removal(
+    totals: dict[str, dict[str, int]], threshold: float, *, mirror: bool
+) -> str | None:
     """Why the run must not send (the safety rail), or None.
 
-    Blocked when the source has no valid identifier at all, when an identifier type that
-    the audience holds has none left in the source (a mapping or export gone wrong), or when
-    the run would take away more than ``threshold`` of what the audience holds of ours
-    (``dropped`` counts what a ``clear_first`` run drops by emptying the audience, too).
+    Blocked when the source has no valid identifier at all; in mirror mode when an
+    identifier type that made up a real part of the last snapshot (:data:`VANISHED_TYPE_MIN`
+    or :data:`VANISHED_TYPE_SHARE`) has none left in the source (a mapping or export gone
+    wrong, more likely than all those people leaving); or when the run would take away more
+    than ``threshold`` of what the audience may hold of ours (``dropped`` counts what a
+    ``clear_first`` run drops by emptying the audience, too).
     """
     distinct = sum(totals["distinct"].values())
     previous = sum(totals["previous"].values())
     dropped = sum(totals["dropped"].values())
     if distinct == 0:
         return "the source has no valid identifiers"
-    for schema, held in totals["previous"].items():
-        if held and not totals["distinct"][schema]:
+    all_held = sum(totals["held"].values())
+    for schema, held in totals["held"].items():
+        substantial = held >= VANISHED_TYPE_MIN or held >= VANISHED_TYPE_SHARE * all_held
+        if mirror and held and substantial and not totals["distinct"][schema]:
             return f"the source has no valid {schema} identifiers; the audience holds {held}"
     if previous and dropped / previous > threshold:
         return (
@@ -868,6 +907,27 @@ def _create_run_audience(services: Services, run: Run) -> Run:
         return True
 
     return _update_run(services, run.id, change)
+
+
+def _clears(run: Run) -> bool:
+    """True when the run empties the audience before adding: asked for (``clear_first``), or
+    owed by an earlier run whose ``all_users`` removal may still be landing."""
+    return run.options.full_refresh == "clear_first" or any(u.cleared for u in run.base_unsettled)
+
+
+def _mark_sending(services: Services, run: Run) -> None:
+    """Record, before the run's first request that changes the audience, that it has begun."""
+    if run.sending:
+        return
+
+    def change(r: Run) -> bool:
+        if r.sending:
+            return False
+        r.sending = True
+        return True
+
+    _update_run(services, run.id, change)
+    run.sending = True
 
 
 def _plan_batches(
@@ -926,17 +986,27 @@ def clear_audience(services: Services, run_id: str) -> None:
         return
     export = _load_export(services, run.export_id)
     client = services.snapchat(export.connection_id)
-    if not _done(services, run_id, "clear", 0):
-        client.remove_all_users(run.audience_id)
+    if not _done(services, run_id, "clear", "done"):
+        requested = services.state.get(layout.step(run_id, "clear", "requested"))
+        if requested is None:
+            # Snap removes asynchronously and shows the old count until it has: an audience
+            # that is empty already (e.g. just created) is not cleared, since "shows 0" could
+            # not then tell that the removal has landed. A redelivery does not ask again.
+            users = int(client.get_segment(run.audience_id).get("approximate_number_users") or 0)
+            if users:
+                _mark_sending(services, run)
+                client.remove_all_users(run.audience_id)
+            requested = {"requested_at": utc_now(), "users_before": users}
+            services.state.create(layout.step(run_id, "clear", "requested"), requested)
         deadline = time.monotonic() + CLEAR_WAIT_S
-        while True:
+        while requested.get("users_before"):
             segment = client.get_segment(run.audience_id)
             if int(segment.get("approximate_number_users") or 0) == 0:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError("the audience was not empty yet after all_users removal")
             time.sleep(2.0)
-        services.state.create(layout.step(run_id, "clear", 0), {"cleared_at": utc_now()})
+        services.state.create(layout.step(run_id, "clear", "done"), {"cleared_at": utc_now()})
     if not _claim(services, run_id, "clear"):
         return
     per: dict[str, dict[int, dict[str, int]]] = {s.value: {} for s in SCHEMAS}
@@ -981,6 +1051,7 @@ def upload_batch(services: Services, message: dict[str, Any]) -> None:
         export = _load_export(services, run.export_id)
         client = services.snapchat(export.connection_id)
         send = client.add_users if op == "add" else client.remove_users
+        _mark_sending(services, run)
         started = time.perf_counter()
         accepted = send(run.audience_id, schema, hashes)
         services.state.create(
@@ -1078,11 +1149,20 @@ def _finish(services: Services, run: Run, *, dry_run: bool, keep_previous: bool 
         )
 
         settled: list[Snapshot] = []
+        exact = run.sync_mode is SyncMode.MIRROR or _clears(run)
 
         def swap(export: Export) -> None:
             export.snapshot = new
-            settled[:] = [u.snapshot for u in export.unsettled]
-            export.unsettled = []  # the audience holds exactly `new` now
+            # Mirror (or a clear): the audience holds exactly `new` now. Append: at least
+            # `new`; what a failed run may have added stays unsettled, so that a later mirror
+            # run still removes it.
+            keep = [
+                u
+                for u in export.unsettled
+                if not exact and not u.cleared and u.snapshot.audience_id == run.audience_id
+            ]
+            settled[:] = [u.snapshot for u in export.unsettled if u not in keep]
+            export.unsettled = keep
             export.last_exported_version = run.source_version
             export.last_source = None
             if files and all(files):
@@ -1094,13 +1174,16 @@ def _finish(services: Services, run: Run, *, dry_run: bool, keep_previous: bool 
                 }
 
         _release_export_after(services, run, swap)
-        if run.started_at:
-            export = _load_export(services, run.export_id)
-            late = erasures.reapply_since(
-                services, export, new, datetime.fromisoformat(run.started_at)
-            )
-            if late:
-                log.info("applied erasures made during the run: %s", late)
+        late = _reapply_erasures(services, run, new)
+        if late:
+
+            def recount(export: Export) -> None:
+                if export.snapshot is not None and export.snapshot.run_id == run.id:
+                    for schema, removed in late.items():
+                        held = export.snapshot.counts.get(schema, 0)
+                        export.snapshot.counts[schema] = max(0, held - removed)
+
+            _release_export_after(services, run, recount)
         for old in ([previous] if previous is not None else []) + settled:
             if old.run_id != run.id:
                 services.state.delete_prefix(layout.snapshot_prefix(run.export_id, old.run_id))

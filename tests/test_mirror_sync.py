@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from shared import erasures, layout
+from shared import erasures, layout, pipeline
 from shared.config import Settings
 from shared.identifiers import Schema
 from shared.local_host import QueuePump
@@ -316,6 +316,121 @@ def test_clear_first_waits_until_snap_shows_the_audience_empty_before_adding(
     first_add = log.index(("POST", "users"))
     polls = [e for e in log[clear:first_add] if e[0] == "GET"]
     assert clear < first_add and len(polls) >= 2  # it saw the old count, then zero
+
+
+def test_a_clear_still_landing_after_a_failed_clear_first_run_does_not_wipe_the_repair(
+    settings: Settings,
+    sandbox: SnapSandbox,
+    pump: QueuePump,
+    ad_account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    quick = _quick(settings)
+    export_id, audience = setup(quick, sandbox, ad_account_id)
+    publish(quick, list(range(0, 6)), "2026/11/20/0300")
+    assert run_to_end(quick, pump, export_id)["status"] == "succeeded"
+    # Snap takes 30 s (sandbox clock) to land all_users; the run gives up waiting first.
+    sandbox.configure(processing_seconds=30.0)
+    monkeypatch.setattr(pipeline, "CLEAR_WAIT_S", 0.2)
+    failed = run_to_end(quick, pump, export_id, full_refresh="clear_first")
+    assert failed["status"] == "failed"
+    export = Export.model_validate(quick.state.get(layout.export(export_id)))
+    assert [u.cleared for u in export.unsettled] == [True]
+    # While the clear is pending, an ordinary run must clear (and wait) too, not add early.
+    assert run_to_end(quick, pump, export_id)["status"] == "failed"
+    sandbox.advance_clock(60)  # the clear lands: the audience is empty
+    assert sandbox.members(audience) == person_hashes([])
+    repaired = run_to_end(quick, pump, export_id)
+    assert repaired["status"] == "succeeded"
+    assert sandbox.members(audience) == person_hashes(list(range(0, 6)))
+    sandbox.advance_clock(120)  # nothing else is still landing
+    assert sandbox.members(audience) == person_hashes(list(range(0, 6)))
+    before = len(sandbox.requests())
+    assert run_to_end(quick, pump, export_id)["status"] == "succeeded"
+    assert sent(sandbox, before) == Counter()
+
+
+def test_clear_first_on_a_new_empty_audience_sends_no_clear_that_could_land_later(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump
+) -> None:
+    connection = seed_connection(services, sandbox)
+    export_id = seed_export(services, connection, None, create_audience={"name": "Fresh"})
+    publish(services, list(range(0, 4)), "2026/11/20/0300")
+    sandbox.configure(processing_seconds=5.0)
+    view = run_to_end(services, pump, export_id, full_refresh="clear_first")
+    assert view["status"] == "succeeded"
+    assert not [r for r in sandbox.requests() if r["path"].endswith("/all_users")]
+    sandbox.advance_clock(10)
+    assert sandbox.members(view["audience_id"]) == person_hashes(list(range(0, 4)))
+
+
+def test_the_vanished_type_rule_ignores_rare_types_and_append_mode(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    def rows(ids: list[int], ad_id_of: set[int]) -> list[list[str]]:
+        return [[*person(i)[:3], person(i)[3] if i in ad_id_of else ""] for i in ids]
+
+    container = exports_container(services)
+    export_id, audience = setup(services, sandbox, ad_account_id)
+    write_ci_export(container, "HighValue", [rows(list(range(40)), {7})], folder="2026/11/20/0300")
+    assert run_to_end(services, pump, export_id)["status"] == "succeeded"
+    # The one person with a mobile ad id leaves: 3 of 81 identifiers, not a mapping error.
+    ids = [i for i in range(40) if i != 7]
+    write_ci_export(container, "HighValue", [rows(ids, set())], folder="2026/11/21/0300")
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded", view.get("error")
+    assert sandbox.members(audience) == {
+        **person_hashes(ids),
+        "MOBILE_AD_ID_SHA256": set(),
+    }
+    # Append mode never removes, so a type missing from the source blocks nothing.
+    appended, audience2 = setup(services, sandbox, ad_account_id, sync_mode="append")
+    publish(services, list(range(0, 10)), "2026/11/22/0300")
+    assert run_to_end(services, pump, appended)["status"] == "succeeded"
+    write_ci_export(container, "HighValue", [rows([20, 21], set())], folder="2026/11/23/0300")
+    assert run_to_end(services, pump, appended)["status"] == "succeeded"
+    assert (
+        sandbox.members(audience2)["EMAIL_SHA256"]
+        == person_hashes([*range(10), 20, 21])["EMAIL_SHA256"]
+    )
+
+
+def test_an_erasure_during_a_failed_append_run_is_applied_when_it_fails(
+    settings: Settings, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    quick = _quick(settings)
+    export_id, audience = setup(quick, sandbox, ad_account_id, sync_mode="append")
+    publish(quick, list(range(0, 6)), "2026/11/20/0300")
+    original_send = quick.queues.send
+    held: list[Any] = []
+
+    def hold(queue: str, messages: Any) -> None:
+        if queue == quick.settings.batch_queue:
+            held.extend(messages)
+            return None
+        return original_send(queue, messages)
+
+    quick.queues.send = hold  # type: ignore[method-assign]
+    run = start_run(quick, export_id, trigger="on_demand")
+    pump.drain(60)
+    quick.queues.send = original_send  # type: ignore[method-assign]
+    assert held[0]["schema"] == "EMAIL_SHA256"
+    erasures.erase(
+        quick,
+        erasures.hash_erasure_values({"email": "person1@example.com"}, "US"),
+        requested_by="admin-1",
+    )
+    original_send(quick.settings.batch_queue, held[:1])  # adds person 1's email again
+    pump.drain(60)
+    assert sha("person1@example.com") in sandbox.members(audience)["EMAIL_SHA256"]
+    sandbox.set_faults(
+        [{"kind": "status", "status": 503, "method": "POST", "path": "/users$", "times": -1}]
+    )
+    original_send(quick.settings.batch_queue, held[1:])
+    pump.drain(120)
+    view = get_run(quick, run.id)
+    assert view is not None and view["status"] == "failed"
+    assert sha("person1@example.com") not in sandbox.members(audience)["EMAIL_SHA256"]
 
 
 def test_append_mode_never_removes(
