@@ -140,3 +140,32 @@ def person_hashes(ids: Sequence[int]) -> dict[str, set[str]]:
         "PHONE_SHA256": {sha(f"1201555{i:04d}") for i in ids},
         "MOBILE_AD_ID_SHA256": {sha(str(uuid.UUID(int=i + 1))) for i in ids},
     }
+
+
+def start_run_holding_batches(
+    services: Services, pump: Any, export_id: str, **options: Any
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Start an on-demand run and deliver every message but the upload batches.
+
+    Returns the run and the batch messages, which the host has not delivered yet: a test
+    delivers them itself (``function_app.upload_batch``) or sends them to the batch queue.
+    """
+    from shared.models import RunOptions
+    from shared.run_control import start_run
+
+    original = services.queues.send
+    held: list[dict[str, Any]] = []
+
+    def hold(queue: str, messages: Any) -> None:
+        if queue == services.settings.batch_queue:
+            held.extend(messages)
+            return None
+        return original(queue, messages)
+
+    services.queues.send = hold  # type: ignore[method-assign]
+    try:
+        run = start_run(services, export_id, trigger="on_demand", options=RunOptions(**options))
+        pump.drain(60)
+    finally:
+        services.queues.send = original  # type: ignore[method-assign]
+    return run, held

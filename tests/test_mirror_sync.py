@@ -13,7 +13,7 @@ from shared.config import Settings
 from shared.identifiers import Schema
 from shared.local_host import QueuePump
 from shared.models import Export
-from shared.run_control import get_run, start_run
+from shared.run_control import get_run
 from shared.services import Services, build_services, set_services
 from shared.snap_sandbox import SnapSandbox
 from tests.conftest import exports_container
@@ -24,6 +24,7 @@ from tests.helpers import (
     seed_connection,
     seed_export,
     sha,
+    start_run_holding_batches,
     write_ci_export,
 )
 
@@ -53,6 +54,20 @@ def setup(
     connection = seed_connection(services, sandbox)
     audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Mirror")
     return seed_export(services, connection, audience, **fields), audience
+
+
+def _quick(settings: Settings) -> Services:
+    """Services whose Snap calls give up fast, so a failing batch reaches the poison queue."""
+    quick = build_services(
+        Settings.from_env(
+            {},
+            local_settings=None,
+            overrides={**settings.values, "SNAPCHAT_RETRY_BUDGET_SECONDS": "0.3"},
+        ),
+        create_resources=True,
+    )
+    set_services(quick)
+    return quick
 
 
 def test_grow_shrink_mixed_across_three_schemas(
@@ -87,15 +102,7 @@ def test_failed_run_keeps_snapshot_and_next_run_converges(
     pump: QueuePump,
     ad_account_id: str,
 ) -> None:
-    quick = build_services(
-        Settings.from_env(
-            {},
-            local_settings=None,
-            overrides={**settings.values, "SNAPCHAT_RETRY_BUDGET_SECONDS": "0.3"},
-        ),
-        create_resources=True,
-    )
-    set_services(quick)
+    quick = _quick(settings)
     export_id, audience = setup(quick, sandbox, ad_account_id)
     publish(quick, list(range(0, 10)), "2026/11/20/0300")
     assert run_to_end(quick, pump, export_id)["status"] == "succeeded"
@@ -123,20 +130,6 @@ def test_failed_run_keeps_snapshot_and_next_run_converges(
     for schema in SCHEMAS:  # re-adds are idempotent at Snap; removals are the repair
         assert traffic[("DELETE", schema)] == 3
         assert traffic[("POST", schema)] == 5
-
-
-def _quick(settings: Settings) -> Services:
-    """Services whose Snap calls give up fast, so a failing batch reaches the poison queue."""
-    quick = build_services(
-        Settings.from_env(
-            {},
-            local_settings=None,
-            overrides={**settings.values, "SNAPCHAT_RETRY_BUDGET_SECONDS": "0.3"},
-        ),
-        create_resources=True,
-    )
-    set_services(quick)
-    return quick
 
 
 @pytest.mark.parametrize(
@@ -401,19 +394,8 @@ def test_an_erasure_during_a_failed_append_run_is_applied_when_it_fails(
     quick = _quick(settings)
     export_id, audience = setup(quick, sandbox, ad_account_id, sync_mode="append")
     publish(quick, list(range(0, 6)), "2026/11/20/0300")
+    run, held = start_run_holding_batches(quick, pump, export_id)
     original_send = quick.queues.send
-    held: list[Any] = []
-
-    def hold(queue: str, messages: Any) -> None:
-        if queue == quick.settings.batch_queue:
-            held.extend(messages)
-            return None
-        return original_send(queue, messages)
-
-    quick.queues.send = hold  # type: ignore[method-assign]
-    run = start_run(quick, export_id, trigger="on_demand")
-    pump.drain(60)
-    quick.queues.send = original_send  # type: ignore[method-assign]
     assert held[0]["schema"] == "EMAIL_SHA256"
     erasures.erase(
         quick,
@@ -515,23 +497,11 @@ def test_an_erasure_made_while_a_run_uploads_is_applied_when_the_run_ends(
     export_id, audience = setup(services, sandbox, ad_account_id)
     publish(services, list(range(0, 6)), "2026/11/20/0300")
     # Hold the upload batches until the erasure has been made.
-    original_send = services.queues.send
-    held: list[Any] = []
-
-    def hold(queue: str, messages: Any) -> None:
-        if queue == services.settings.batch_queue:
-            held.extend(messages)
-            return None
-        return original_send(queue, messages)
-
-    services.queues.send = hold  # type: ignore[method-assign]
-    run = start_run(services, export_id, trigger="on_demand")
-    pump.drain(60)
+    run, held = start_run_holding_batches(services, pump, export_id)
     assert held
     digests = erasures.hash_erasure_values({"email": "person1@example.com"}, "US")
     erasures.erase(services, digests, requested_by="admin-1")
-    services.queues.send = original_send  # type: ignore[method-assign]
-    original_send(services.settings.batch_queue, held)
+    services.queues.send(services.settings.batch_queue, held)
     pump.drain(60)
     view = get_run(services, run.id)
     assert view is not None and view["status"] == "succeeded"

@@ -16,7 +16,13 @@ from shared.services import Services
 from shared.snap_sandbox import SnapSandbox
 from tests.api_support import ADMIN
 from tests.conftest import exports_container
-from tests.helpers import seed_connection, seed_export, sha, write_ci_export
+from tests.helpers import (
+    seed_connection,
+    seed_export,
+    sha,
+    start_run_holding_batches,
+    write_ci_export,
+)
 
 MAID = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
 
@@ -113,18 +119,7 @@ def test_redelivered_batch_is_not_uploaded_twice(
     export_id = seed_export(services, connection, audience, mobile_ad_id=None)
     # Hold the batch messages back (the host has not delivered them yet) and deliver them by
     # hand, the first one twice, while the run is still uploading.
-    original_send = services.queues.send
-    held: list[dict] = []
-
-    def hold(queue: str, messages):  # type: ignore[no-untyped-def]
-        if queue == services.settings.batch_queue:
-            held.extend(messages)
-            return None
-        return original_send(queue, messages)
-
-    services.queues.send = hold  # type: ignore[method-assign]
-    run = start_run(services, export_id, trigger="on_demand")
-    pump.drain(60)
+    run, held = start_run_holding_batches(services, pump, export_id)
     assert [(m["schema"], m["op"]) for m in held] == [
         ("EMAIL_SHA256", "add"),
         ("PHONE_SHA256", "add"),
