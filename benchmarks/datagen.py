@@ -25,11 +25,13 @@ The mess, per row (shares are approximate, drawn with a fixed seed):
 from __future__ import annotations
 
 import csv
-import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from scripts.cdm_model import headerless_entity
+from scripts.cdm_model import model_json as cdm_model_json
 
 SEGMENT = "BenchCustomers"
 PREFIX = "CustomerInsights_00000000-0000-0000-0000-00000000be0c/BlobExport"
@@ -134,21 +136,10 @@ def part_name(folder: str, part: int) -> str:
 
 def model_json(folder: str, parts: int) -> bytes:
     """A CDM ``model.json`` naming the parts of ``folder`` (headerless CSV)."""
-    entity = {
-        "$type": "LocalEntity",
-        "name": SEGMENT,
-        "attributes": [{"name": c, "dataType": "string"} for c in COLUMNS],
-        "partitions": [
-            {
-                "name": f"{SEGMENT}_{i + 1}",
-                "location": f"https://benchaccount.blob.core.windows.net/customer-insights/"
-                f"{part_name(folder, i)}",
-                "fileFormatSettings": {"$type": "CsvFormatSettings", "columnHeaders": False},
-            }
-            for i in range(parts)
-        ],
-    }
-    return json.dumps({"name": "BlobExport", "version": "1.0", "entities": [entity]}).encode()
+    base = "https://benchaccount.blob.core.windows.net/customer-insights/"
+    locations = [base + part_name(folder, i) for i in range(parts)]
+    entity = headerless_entity(SEGMENT, COLUMNS, locations)
+    return cdm_model_json("BlobExport", [entity])
 
 
 def _phone(rng: random.Random, i: int, changed: bool) -> str:

@@ -52,7 +52,13 @@ import requests  # noqa: E402
 
 from benchmarks import datagen  # noqa: E402
 from benchmarks.profile import summarize  # noqa: E402
-from scripts.local_azurite import Azurite, free_port, wait_for_port  # noqa: E402
+from scripts.local_azurite import (  # noqa: E402
+    Azurite,
+    ChildProcess,
+    free_port,
+    stop_process,
+    wait_for_port,
+)
 
 PY = sys.executable
 EMAIL_COLUMN = datagen.COLUMNS.index("Email")
@@ -141,19 +147,8 @@ def reset_peak_rss(pid: int) -> bool:
         return False
 
 
-def stop_process(process: subprocess.Popen[Any], timeout_s: float = 15.0) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=timeout_s)
-
-
 @dataclass
-class Sandbox:
+class Sandbox(ChildProcess):
     """``python -m shared.snap_sandbox`` in a process of its own (rate limits on)."""
 
     log: Path
@@ -173,23 +168,14 @@ class Sandbox:
         self.url = f"http://127.0.0.1:{port}"
         return self
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
     def control(self, method: str, path: str, body: Any = None) -> Any:
         answer = requests.request(method, f"{self.url}/_sandbox{path}", json=body, timeout=60)
         answer.raise_for_status()
         return answer.json()
 
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-
 
 @dataclass
-class Worker:
+class Worker(ChildProcess):
     """A fresh :mod:`benchmarks.worker` process (one local function-app instance)."""
 
     env: dict[str, str]
@@ -213,15 +199,6 @@ class Worker:
             stop_process(self.process)
             raise RuntimeError(f"the worker did not start; see {self.log}")
         return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
 
 
 class Profiler:

@@ -32,7 +32,7 @@ from azure.storage.blob import BlobServiceClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from local_azurite import Azurite, free_port  # noqa: E402
+from local_azurite import Azurite, free_port, stop_process  # noqa: E402
 from sample_export import generate, model_json  # noqa: E402
 
 PROFILES = 120_000
@@ -72,14 +72,7 @@ def start(stack: ExitStack, command: list[str], env: dict[str, str], log: Path) 
     handle = stack.enter_context(open(log, "wb"))
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
 
-    def stop() -> None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-    stack.callback(stop)
+    stack.callback(stop_process, process)
 
 
 def step(text: str) -> None:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The Azurite executable installed by ``npm ci``.
@@ -44,6 +45,18 @@ def wait_for_port(port: int, timeout_s: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout_s} s")
 
 
+def stop_process(process: subprocess.Popen[Any], timeout_s: float = 15.0) -> None:
+    """Terminate ``process`` (if still running); kill it if it has not ended in ``timeout_s``."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout_s)
+
+
 def connection_string(blob_port: int, queue_port: int) -> str:
     """The storage connection string of an Azurite on 127.0.0.1 (Blob and Queue endpoints)."""
     base = "http://127.0.0.1"
@@ -55,7 +68,22 @@ def connection_string(blob_port: int, queue_port: int) -> str:
     )
 
 
-class Azurite:
+class ChildProcess:
+    """Mixin for a helper that owns one child ``process``: its ``pid`` and ``stop()``."""
+
+    process: subprocess.Popen[Any] | None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+
+class Azurite(ChildProcess):
     """One Azurite process on free ports, in memory; ``start()`` returns once it listens.
 
     ``log`` receives its output. ``connection_string`` is set by ``start()``; ``stop()``
@@ -87,21 +115,6 @@ class Azurite:
             raise
         self.connection_string = connection_string(blob, queue)
         return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
     def __enter__(self) -> Azurite:
         return self.start()

@@ -14,12 +14,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import random
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+import cdm_model  # scripts/ is on sys.path (demo.py puts it there)
 
 COLUMNS = ("CustomerId", "FirstName", "EmailAddress", "MobilePhone", "MobileAdId", "City")
 FIRST_NAMES = ("Ola", "Kari", "Per", "Anne", "Jose", "Zoë", "Mia", "Liam", "Noah", "Emma")
@@ -157,24 +158,8 @@ def generate(
 
 def model_json(segment: str, parts: int, prefix: str, folder: str) -> bytes:
     """CDM model.json for one entity with headerless partitions."""
-    entity = {
-        "$type": "LocalEntity",
-        "name": segment,
-        "attributes": [{"name": c, "dataType": "string"} for c in COLUMNS],
-        "partitions": [
-            {
-                "name": f"{segment}_{i}",
-                "location": f"https://contoso.blob.core.windows.net/customer-insights/{prefix}/{segment}/{folder}/{segment}_{i}.csv",
-                "fileFormatSettings": {
-                    "$type": "CsvFormatSettings",
-                    "columnHeaders": False,
-                    "delimiter": ",",
-                    "encoding": "UTF-8",
-                },
-            }
-            for i in range(1, parts + 1)
-        ],
-    }
-    return json.dumps(
-        {"name": prefix.rsplit("/", 1)[-1], "version": "1.0", "entities": [entity]}, indent=2
-    ).encode()
+    base = f"https://contoso.blob.core.windows.net/customer-insights/{prefix}/{segment}/{folder}"
+    locations = [f"{base}/{segment}_{i}.csv" for i in range(1, parts + 1)]
+    settings = {"delimiter": ",", "encoding": "UTF-8"}
+    entity = cdm_model.headerless_entity(segment, COLUMNS, locations, settings)
+    return cdm_model.model_json(prefix.rsplit("/", 1)[-1], [entity], indent=2)

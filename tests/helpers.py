@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from scripts.cdm_model import headerless_entity, model_json
 from shared import layout
 from shared.models import Actor, Connection, DataMatching, Export
 from shared.secrets import refresh_token_secret_name
@@ -47,22 +47,11 @@ def write_ci_export(
     """Write a CDM model.json (headerless partitions) and the part files of one run folder."""
     count = model_parts if model_parts is not None else len(parts)
     if write_model:
-        entity = {
-            "$type": "LocalEntity",
-            "name": segment,
-            "attributes": [{"name": c, "dataType": "string"} for c in columns],
-            "partitions": [
-                {
-                    "name": f"{segment}_{i}",
-                    "location": f"https://someaccount.blob.core.windows.net/othercontainer/"
-                    f"{prefix}/{segment}/{folder}/{segment}_{i}.csv",
-                    "fileFormatSettings": {"$type": "CsvFormatSettings", "columnHeaders": False},
-                }
-                for i in range(1, count + 1)
-            ],
-        }
-        model = {"name": "BlobExport", "version": "1.0", "entities": [entity, *extra_entities]}
-        container.upload_blob(f"{prefix}/model.json", json.dumps(model).encode(), overwrite=True)
+        base = f"https://someaccount.blob.core.windows.net/othercontainer/{prefix}/{segment}"
+        locations = [f"{base}/{folder}/{segment}_{i}.csv" for i in range(1, count + 1)]
+        entity = headerless_entity(segment, columns, locations)
+        model = model_json("BlobExport", [entity, *extra_entities])
+        container.upload_blob(f"{prefix}/model.json", model, overwrite=True)
     for i, rows in enumerate(parts, start=1):
         name = f"{prefix}/{segment}/{folder}/{segment}_{i}.csv"
         container.upload_blob(name, csv_bytes(rows), overwrite=True)

@@ -1401,12 +1401,12 @@ class SandboxState:
         with self.lock:
             self.check_segment_access(user_id, segment_id)
             seg = self.segments[segment_id]
-            if self.config.processing_seconds > 0:
-                # Processed asynchronously, like uploads (§7): it lands processing_seconds on.
-                seg.settle(self.now())
-                seg.clear_at = self.now() + self.config.processing_seconds
-            else:
-                seg.members = {s: set() for s in SCHEMAS}
+            # Processed asynchronously, like uploads (§7): it lands processing_seconds on
+            # (at once when that is 0).
+            now = self.now()
+            seg.settle(now)
+            seg.clear_at = now + self.config.processing_seconds
+            seg.settle(now)
             self._touch(seg)
             return self.render_segment(seg)
 
