@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -359,6 +360,27 @@ def _claim(services: Services, run_id: str, phase: str) -> bool:
         time.sleep(0.2)
 
 
+@contextmanager
+def _releasing_claim(services: Services, run_id: str, phase: str) -> Iterator[None]:
+    """Give up this worker's claim of ``phase`` when the transition raises.
+
+    The message is then redelivered and its worker claims the transition at once, instead of
+    waiting :data:`CLAIM_STALE_S` for a claim nobody is working on (a transient Snap error
+    while creating the audience, a storage hiccup). A worker that dies outright leaves its
+    claim, and the stale takeover in :func:`_claim` covers it.
+    """
+    try:
+        yield
+    except BaseException:
+        try:
+            found = services.state.read(layout.claim(run_id, phase))
+            if found is not None and not found[0].get("sent"):
+                services.state.delete(layout.claim(run_id, phase))
+        except Exception:  # the original error matters more; the claim goes stale anyway
+            log.warning("could not release the %s claim", phase, exc_info=True)
+        raise
+
+
 def _mark_sent(services: Services, run_id: str, phase: str) -> None:
     services.state.put(layout.claim(run_id, phase), {"claimed_at": time.time(), "sent": True})
 
@@ -390,8 +412,23 @@ def _connection(services: Services, export: Export) -> Connection:
     return connection
 
 
+def audience_marker(export_id: str) -> str:
+    """The tag that ends the description of an audience this app created for an export.
+
+    ``"[export <export_id>]"``: it lets a retried step find the audience an earlier attempt
+    created (a worker can die between Snap's answer and the write of the id), so a retry
+    adopts it instead of creating a second one.
+    """
+    return f"[export {export_id}]"
+
+
 def _ensure_audience(services: Services, export: Export, connection: Connection) -> str:
-    """The audience id, creating the audience when the export asks for it."""
+    """The audience id, creating the audience when the export asks for it.
+
+    Looks first for a segment of the ad account with the asked name whose description ends
+    with :func:`audience_marker` (an earlier attempt's), then creates one. Raises
+    :class:`RunFailed` when there is no audience to use or the ad account is ambiguous.
+    """
     if export.audience_id:
         return export.audience_id
     spec = export.create_audience
@@ -413,12 +450,24 @@ def _ensure_audience(services: Services, export: Export, connection: Connection)
                 "accounts; set create_audience.ad_account_id",
             )
         ad_account = accounts[0]
-    segment = client.create_segment(
-        ad_account,
-        spec.name,
-        description=spec.description or f"Customer Insights export '{export.display_name}'",
-        retention_in_days=spec.retention_in_days,
-    )
+    marker = audience_marker(export.id)
+    found = [
+        s
+        for s in client.list_segments(ad_account)
+        if s.get("name") == spec.name and marker in str(s.get("description") or "")
+    ]
+    if found:
+        # An earlier attempt created it and died before recording its id: adopt that one
+        # rather than leave an orphan audience behind.
+        segment = found[0]
+    else:
+        description = spec.description or f"Customer Insights export '{export.display_name}'"
+        segment = client.create_segment(
+            ad_account,
+            spec.name,
+            description=f"{description} {marker}",
+            retention_in_days=spec.retention_in_days,
+        )
     audience_id = str(segment["id"])
 
     def store(document: dict[str, Any]) -> dict[str, Any]:
@@ -695,27 +744,28 @@ def _advance_read(services: Services, run: Run) -> None:
     records = _completed(services, run.id, "read")
     if len(records) < len(run.parts) or not _claim(services, run.id, "read"):
         return
-    total = ReadCounts()
-    for record in records:
-        total.merge(ReadCounts.from_json(record))
-    seconds = max((r.get("seconds", 0) for r in records), default=0)
+    with _releasing_claim(services, run.id, "read"):
+        total = ReadCounts()
+        for record in records:
+            total.merge(ReadCounts.from_json(record))
+        seconds = max((r.get("seconds", 0) for r in records), default=0)
 
-    def change(r: Run) -> bool:
-        if r.status.terminal:
-            return False
-        r.counts.update(total.to_json())
-        r.counts["read_seconds_max_part"] = seconds
-        r.phase = "diff"
-        return True
+        def change(r: Run) -> bool:
+            if r.status.terminal:
+                return False
+            r.counts.update(total.to_json())
+            r.counts["read_seconds_max_part"] = seconds
+            r.phase = "diff"
+            return True
 
-    run = _update_run(services, run.id, change)
-    if run.status.terminal:
-        return
-    services.queues.send(
-        services.settings.run_queue,
-        ({"kind": "diff", "run_id": run.id, "partition": p} for p in range(1 << run.bits)),
-    )
-    _mark_sent(services, run.id, "read")
+        run = _update_run(services, run.id, change)
+        if run.status.terminal:
+            return
+        services.queues.send(
+            services.settings.run_queue,
+            ({"kind": "diff", "run_id": run.id, "partition": p} for p in range(1 << run.bits)),
+        )
+        _mark_sent(services, run.id, "read")
 
 
 # -- diff ----------------------------------------------------------------------------------
@@ -792,67 +842,68 @@ def _advance_diff(services: Services, run: Run) -> None:
     names = list(services.state.names(layout.steps_prefix(run.id, "diff")))
     if len(names) < partitions or not _claim(services, run.id, "diff"):
         return
-    per: dict[str, dict[int, dict[str, int]]] = {s.value: {} for s in SCHEMAS}
-    for name in names:
-        partition = int(name.rsplit("/", 1)[1].split(".")[0])
-        record = services.state.get(name) or {}
-        for schema, numbers in record.items():
-            per[schema][partition] = numbers
-    totals = {
-        key: {s: sum(n.get(key, 0) for n in per[s].values()) for s in per}
-        for key in (
-            *("distinct", "duplicates", "previous", "held"),
-            *("adds", "removes", "dropped", "snapshot"),
-        )
-    }
-    batches = _plan_batches(run, per, services.settings.remove_chunk_size)
-    blocked = None
-    if not run.options.allow_mass_removal:
-        mirror = run.sync_mode is SyncMode.MIRROR
-        blocked = _mass_removal(totals, services.settings.mass_removal_threshold, mirror=mirror)
+    with _releasing_claim(services, run.id, "diff"):
+        per: dict[str, dict[int, dict[str, int]]] = {s.value: {} for s in SCHEMAS}
+        for name in names:
+            partition = int(name.rsplit("/", 1)[1].split(".")[0])
+            record = services.state.get(name) or {}
+            for schema, numbers in record.items():
+                per[schema][partition] = numbers
+        totals = {
+            key: {s: sum(n.get(key, 0) for n in per[s].values()) for s in per}
+            for key in (
+                *("distinct", "duplicates", "previous", "held"),
+                *("adds", "removes", "dropped", "snapshot"),
+            )
+        }
+        batches = _plan_batches(run, per, services.settings.remove_chunk_size)
+        blocked = None
+        if not run.options.allow_mass_removal:
+            mirror = run.sync_mode is SyncMode.MIRROR
+            blocked = _mass_removal(totals, services.settings.mass_removal_threshold, mirror=mirror)
 
-    def change(r: Run) -> bool:
-        if r.status.terminal:
-            return False
-        r.counts.update(
-            {
-                "identifiers": totals["distinct"],
-                "duplicates": sum(totals["duplicates"].values()),
-                "previous_snapshot": totals["previous"],
-                "adds": totals["adds"],
-                "removes": totals["removes"],
-                "snapshot": totals["snapshot"],
-                "batches_total": len(batches),
-            }
-        )
-        r.phase = "upload"
-        return True
+        def change(r: Run) -> bool:
+            if r.status.terminal:
+                return False
+            r.counts.update(
+                {
+                    "identifiers": totals["distinct"],
+                    "duplicates": sum(totals["duplicates"].values()),
+                    "previous_snapshot": totals["previous"],
+                    "adds": totals["adds"],
+                    "removes": totals["removes"],
+                    "snapshot": totals["snapshot"],
+                    "batches_total": len(batches),
+                }
+            )
+            r.phase = "upload"
+            return True
 
-    run = _update_run(services, run.id, change)
-    if run.status.terminal:
-        return
-    if blocked:
-        _fail(
-            services,
-            run.id,
-            "mass_removal_blocked",
-            f"{blocked}; nothing was sent. Start the run with allow_mass_removal to proceed",
-        )
-        return
-    if run.options.dry_run:
-        _finish(services, run, dry_run=True)
-        return
-    if run.audience_id is None:
-        run = _create_run_audience(services, run)
+        run = _update_run(services, run.id, change)
         if run.status.terminal:
             return
-    if _clears(run):
-        services.queues.send(services.settings.run_queue, [{"kind": "clear", "run_id": run.id}])
-    elif batches:
-        services.queues.send(services.settings.batch_queue, batches)
-    else:
-        _finalize(services, run.id)
-    _mark_sent(services, run.id, "diff")
+        if blocked:
+            _fail(
+                services,
+                run.id,
+                "mass_removal_blocked",
+                f"{blocked}; nothing was sent. Start the run with allow_mass_removal to proceed",
+            )
+            return
+        if run.options.dry_run:
+            _finish(services, run, dry_run=True)
+            return
+        if run.audience_id is None:
+            run = _create_run_audience(services, run)
+            if run.status.terminal:
+                return
+        if _clears(run):
+            services.queues.send(services.settings.run_queue, [{"kind": "clear", "run_id": run.id}])
+        elif batches:
+            services.queues.send(services.settings.batch_queue, batches)
+        else:
+            _finalize(services, run.id)
+        _mark_sent(services, run.id, "diff")
 
 
 #: An identifier type that vanishes from the source blocks a mirror run (the rail) when the
@@ -1009,17 +1060,18 @@ def clear_audience(services: Services, run_id: str) -> None:
         services.state.create(layout.step(run_id, "clear", "done"), {"cleared_at": utc_now()})
     if not _claim(services, run_id, "clear"):
         return
-    per: dict[str, dict[int, dict[str, int]]] = {s.value: {} for s in SCHEMAS}
-    for name in services.state.names(layout.steps_prefix(run_id, "diff")):
-        partition = int(name.rsplit("/", 1)[1].split(".")[0])
-        for schema, numbers in (services.state.get(name) or {}).items():
-            per[schema][partition] = numbers
-    batches = _plan_batches(run, per, services.settings.remove_chunk_size)
-    if batches:
-        services.queues.send(services.settings.batch_queue, batches)
-    else:
-        _finalize(services, run_id)
-    _mark_sent(services, run_id, "clear")
+    with _releasing_claim(services, run_id, "clear"):
+        per: dict[str, dict[int, dict[str, int]]] = {s.value: {} for s in SCHEMAS}
+        for name in services.state.names(layout.steps_prefix(run_id, "diff")):
+            partition = int(name.rsplit("/", 1)[1].split(".")[0])
+            for schema, numbers in (services.state.get(name) or {}).items():
+                per[schema][partition] = numbers
+        batches = _plan_batches(run, per, services.settings.remove_chunk_size)
+        if batches:
+            services.queues.send(services.settings.batch_queue, batches)
+        else:
+            _finalize(services, run_id)
+        _mark_sent(services, run_id, "clear")
 
 
 # -- upload --------------------------------------------------------------------------------
@@ -1076,8 +1128,9 @@ def _advance_upload(services: Services, run_id: str) -> None:
     total = int(run.counts.get("batches_total", 0))
     names = list(services.state.names(layout.steps_prefix(run_id, "upload")))
     if len(names) >= total and _claim(services, run_id, "upload"):
-        _finalize(services, run_id)
-        _mark_sent(services, run_id, "upload")
+        with _releasing_claim(services, run_id, "upload"):
+            _finalize(services, run_id)
+            _mark_sent(services, run_id, "upload")
 
 
 # -- finalize ------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from azure.functions.timer import TimerRequest
 
@@ -12,6 +14,7 @@ from shared.models import Export
 from shared.queues import MAX_MESSAGE_BYTES, MessageTooLarge, encode
 from shared.services import Services
 from shared.snap_sandbox import SnapSandbox
+from shared.snapchat.client import SnapchatClient
 from tests.conftest import exports_container
 from tests.helpers import (
     PREFIX,
@@ -145,6 +148,7 @@ def test_audience_is_created_when_asked(
     segment = sandbox.segment(export.audience_id)
     assert segment["name"] == "CI High value" and segment["retention_in_days"] == 180
     assert segment["source_type"] == "FIRST_PARTY"
+    assert segment["description"] == f"Customer Insights export 'Test export' [export {export_id}]"
     assert sandbox.members(export.audience_id) == person_hashes([1, 2])
     # The next run reuses it instead of creating another.
     run_to_end(services, pump, export_id)
@@ -152,6 +156,37 @@ def test_audience_is_created_when_asked(
         r for r in sandbox.requests() if r["method"] == "POST" and r["path"].endswith("/segments")
     ]
     assert len(creates) == 1
+
+
+def test_a_worker_dying_after_creating_the_audience_leaves_no_orphan(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
+    connection = seed_connection(services, sandbox)
+    # Another export's audience of the same name, and one of ours by name only: neither is
+    # adopted.
+    client = services.snapchat(connection)
+    account = next(iter(client.organizations(with_ad_accounts=True)))["ad_accounts"][0]["id"]
+    other = client.create_segment(account, "Lazy", description="[export someone-else]")
+    export_id = seed_export(services, connection, None, create_audience={"name": "Lazy"})
+    plain = client.create_segment(account, "Lazy", description="made by hand")
+    create = SnapchatClient.create_segment
+    died: list[str] = []
+
+    def create_then_die(self: SnapchatClient, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        segment = create(self, *args, **kwargs)
+        if not died:
+            died.append(str(segment["id"]))
+            raise RuntimeError("worker lost before the audience id was stored")
+        return segment
+
+    monkeypatch.setattr(SnapchatClient, "create_segment", create_then_die)
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded" and pump.failures == 1
+    assert view["audience_id"] == died[0] not in (other["id"], plain["id"])
+    assert sandbox.members(died[0]) == person_hashes([1, 2])
+    names = [s["id"] for s in client.list_segments(account) if s["name"] == "Lazy"]
+    assert sorted(names) == sorted([other["id"], plain["id"], died[0]])
 
 
 def test_an_audience_to_create_is_not_created_by_a_failed_blocked_or_dry_run(
