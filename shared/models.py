@@ -155,6 +155,9 @@ class Export(BaseModel):
     updated_at: str = Field(default_factory=utc_now)
     # Run state (written by runs only).
     active_run_id: str | None = None
+    #: The run creating the audience: set before Snap's create, cleared when the id is
+    #: stored, so a later attempt can adopt what a dead one created.
+    audience_creation: str | None = None
     snapshot: Snapshot | None = None
     unsettled: list[Unsettled] = Field(default_factory=list)
     last_exported_version: str | None = None

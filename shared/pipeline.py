@@ -24,13 +24,14 @@ and the poison-queue handlers record a message that kept failing.
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from shared import erasures, layout, snapshots, source_fingerprint
+from shared import claims, erasures, layout, snapshots, source_fingerprint
 from shared.cdm_export import SegmentExport, resolve_segment
 from shared.config import ConfigError
 from shared.csv_source import CsvFile, SourceError, iter_columns
@@ -66,10 +67,6 @@ log = logging.getLogger(__name__)
 MIN_TARGETABLE_USERS = 1000
 #: How long the ``clear`` step waits for ``all_users`` removal to show, in seconds.
 CLEAR_WAIT_S = 120.0
-#: A phase transition claimed but not sent after this many seconds was abandoned.
-CLAIM_STALE_S = 60.0
-#: How long a worker that lost a transition race waits for the winner, in seconds.
-CLAIM_WAIT_S = 10.0
 
 
 class RunFailed(Exception):
@@ -327,62 +324,24 @@ def _completed(services: Services, run_id: str, phase: str) -> list[dict[str, An
     return records
 
 
-class TransitionPending(RuntimeError):
-    """Another worker is moving the run to its next phase; retry this message later."""
-
-
-def _claim(services: Services, run_id: str, phase: str) -> bool:
-    """True for the one worker that moves the run past ``phase``.
-
-    Workers that lose the race wait briefly for the winner to mark the next phase as sent
-    and then return False. A claim left unsent for :data:`CLAIM_STALE_S` (its worker
-    died) is taken over with a compare-and-swap, so a redelivered message finishes the job.
-    """
-    name = layout.claim(run_id, phase)
-    deadline = time.monotonic() + CLAIM_WAIT_S
-    while True:
-        if services.state.create(name, {"claimed_at": time.time(), "sent": False}):
-            return True
-        found = services.state.read(name)
-        if found is None:
-            continue
-        document, etag = found
-        if document.get("sent"):
-            return False
-        if time.time() - float(document.get("claimed_at", 0)) > CLAIM_STALE_S:
-            taken = {"claimed_at": time.time(), "sent": False, "taken_over": True}
-            if services.state.replace(name, taken, etag):
-                log.warning("took over the %s transition of an unfinished worker", phase)
-                return True
-            continue
-        if time.monotonic() > deadline:
-            raise TransitionPending(f"the {phase} transition is still in progress")
-        time.sleep(0.2)
+def _retryable(exc: BaseException) -> bool:
+    """True for an error a redelivery may get past (the run does not end with it)."""
+    if isinstance(exc, RunFailed | ConfigError):
+        return False
+    return not (isinstance(exc, SnapchatError) and not exc.transient)
 
 
 @contextmanager
-def _releasing_claim(services: Services, run_id: str, phase: str) -> Iterator[None]:
-    """Give up this worker's claim of ``phase`` when the transition raises.
-
-    The message is then redelivered and its worker claims the transition at once, instead of
-    waiting :data:`CLAIM_STALE_S` for a claim nobody is working on (a transient Snap error
-    while creating the audience, a storage hiccup). A worker that dies outright leaves its
-    claim, and the stale takeover in :func:`_claim` covers it.
-    """
-    try:
-        yield
-    except BaseException:
-        try:
-            found = services.state.read(layout.claim(run_id, phase))
-            if found is not None and not found[0].get("sent"):
-                services.state.delete(layout.claim(run_id, phase))
-        except Exception:  # the original error matters more; the claim goes stale anyway
-            log.warning("could not release the %s claim", phase, exc_info=True)
-        raise
-
-
-def _mark_sent(services: Services, run_id: str, phase: str) -> None:
-    services.state.put(layout.claim(run_id, phase), {"claimed_at": time.time(), "sent": True})
+def _transition(services: Services, run_id: str, phase: str) -> Iterator[bool]:
+    """Claim the move past ``phase`` (see :mod:`shared.claims`); yields False when another
+    worker already made it. Raises :class:`~shared.claims.TransitionPending` while another
+    live worker is making it."""
+    owner = claims.claim(services.state, run_id, phase)
+    if owner is None:
+        yield False
+        return
+    with claims.holding(services.state, run_id, phase, owner, release_on=_retryable):
+        yield True
 
 
 # -- plan ----------------------------------------------------------------------------------
@@ -412,22 +371,56 @@ def _connection(services: Services, export: Export) -> Connection:
     return connection
 
 
-def audience_marker(export_id: str) -> str:
-    """The tag that ends the description of an audience this app created for an export.
+def audience_marker(export_id: str, run_id: str) -> str:
+    """The tag that ends the description of an audience this app created.
 
-    ``"[export <export_id>]"``: it lets a retried step find the audience an earlier attempt
-    created (a worker can die between Snap's answer and the write of the id), so a retry
-    adopts it instead of creating a second one.
+    ``"[export <export_id> run <run_id>]"``: it lets a retried step find the audience that an
+    earlier attempt created and did not record (a worker can die between Snap's answer and
+    the write of the id), so the retry adopts it instead of creating a second one.
     """
-    return f"[export {export_id}]"
+    return f"[export {export_id} run {run_id}]"
 
 
-def _ensure_audience(services: Services, export: Export, connection: Connection) -> str:
-    """The audience id, creating the audience when the export asks for it.
+_MARKER = re.compile(r"\[export (?P<export>[^\s\]]+) run (?P<run>[^\s\]]+)\]$")
 
-    Looks first for a segment of the ad account with the asked name whose description ends
-    with :func:`audience_marker` (an earlier attempt's), then creates one. Raises
-    :class:`RunFailed` when there is no audience to use or the ad account is ambiguous.
+
+def _unrecorded_audiences(
+    segments: Iterable[dict[str, Any]], export: Export, run_id: str
+) -> tuple[list[str], list[str]]:
+    """Segments a dead attempt created for ``export`` and never recorded: ``(adoptable, left)``.
+
+    A segment is one when its description ends with :func:`audience_marker` for this export
+    and this run or the run still named in ``export.audience_creation`` (cleared once an id
+    is stored, so an audience a run recorded and filled is never adopted again). It is
+    adoptable when its name and retention are still what the export asks for; otherwise it
+    is left (the admin changed ``create_audience`` since) and only reported.
+    """
+    spec = export.create_audience
+    runs = {run_id, export.audience_creation}
+    adoptable: list[str] = []
+    left: list[str] = []
+    for segment in segments:
+        match = _MARKER.search(str(segment.get("description") or ""))
+        if not match or match["export"] != export.id or match["run"] not in runs:
+            continue
+        same = spec is not None and (segment.get("name"), segment.get("retention_in_days")) == (
+            spec.name,
+            spec.retention_in_days,
+        )
+        (adoptable if same else left).append(str(segment["id"]))
+    return sorted(adoptable), sorted(left)
+
+
+def _ensure_audience(
+    services: Services, export: Export, connection: Connection, run_id: str
+) -> str:
+    """The audience id for run ``run_id``, creating the audience when the export asks for it.
+
+    Adopts a segment an earlier attempt created and did not record
+    (:func:`_unrecorded_audiences`), else creates one tagged with :func:`audience_marker`.
+    The id is stored on the export unless it already holds one; then that one wins and an
+    audience created here is deleted. Raises :class:`RunFailed` when there is no audience to
+    use or the ad account is ambiguous; Snap errors as :mod:`shared.snapchat` raises them.
     """
     if export.audience_id:
         return export.audience_id
@@ -450,33 +443,55 @@ def _ensure_audience(services: Services, export: Export, connection: Connection)
                 "accounts; set create_audience.ad_account_id",
             )
         ad_account = accounts[0]
-    marker = audience_marker(export.id)
-    found = [
-        s
-        for s in client.list_segments(ad_account)
-        if s.get("name") == spec.name and marker in str(s.get("description") or "")
-    ]
-    if found:
-        # An earlier attempt created it and died before recording its id: adopt that one
-        # rather than leave an orphan audience behind.
-        segment = found[0]
+    adoptable, left = _unrecorded_audiences(client.list_segments(ad_account), export, run_id)
+    if left:
+        log.warning(
+            "export %s: audiences %s were created for an earlier create_audience setting and "
+            "never used; delete them in Snapchat if unwanted",
+            export.id,
+            ", ".join(left),
+        )
+    created = not adoptable
+    if adoptable:
+        audience_id = adoptable[0]
+        log.warning(
+            "adopting Snapchat audience %s, created for export %s by an attempt that did not "
+            "record it%s",
+            audience_id,
+            export.id,
+            f"; also unrecorded: {', '.join(adoptable[1:])}" if adoptable[1:] else "",
+        )
     else:
+
+        def pending(document: dict[str, Any]) -> dict[str, Any]:
+            document["audience_creation"] = run_id
+            return document
+
+        services.state.update(layout.export(export.id), pending)
         description = spec.description or f"Customer Insights export '{export.display_name}'"
         segment = client.create_segment(
             ad_account,
             spec.name,
-            description=f"{description} {marker}",
+            description=f"{description} {audience_marker(export.id, run_id)}",
             retention_in_days=spec.retention_in_days,
         )
-    audience_id = str(segment["id"])
+        audience_id = str(segment["id"])
 
     def store(document: dict[str, Any]) -> dict[str, Any]:
         document["audience_id"] = document.get("audience_id") or audience_id
+        document["audience_creation"] = None
         return document
 
-    services.state.update(layout.export(export.id), store)
-    log.info("created Snapchat audience %s for export %s", audience_id, export.id)
-    return audience_id
+    stored = services.state.update(layout.export(export.id), store) or {}
+    winner = str(stored.get("audience_id") or audience_id)
+    if winner != audience_id and created:
+        log.warning(
+            "export %s got audience %s meanwhile; deleting %s", export.id, winner, audience_id
+        )
+        client.delete_segment(audience_id)
+    elif created:
+        log.info("created Snapchat audience %s for export %s", audience_id, export.id)
+    return winner
 
 
 def _sources(services: Services, export: Export) -> list[SegmentExport]:
@@ -742,9 +757,11 @@ def read_part(services: Services, run_id: str, part: int) -> None:
 
 def _advance_read(services: Services, run: Run) -> None:
     records = _completed(services, run.id, "read")
-    if len(records) < len(run.parts) or not _claim(services, run.id, "read"):
+    if len(records) < len(run.parts):
         return
-    with _releasing_claim(services, run.id, "read"):
+    with _transition(services, run.id, "read") as ours:
+        if not ours:
+            return
         total = ReadCounts()
         for record in records:
             total.merge(ReadCounts.from_json(record))
@@ -765,7 +782,7 @@ def _advance_read(services: Services, run: Run) -> None:
             services.settings.run_queue,
             ({"kind": "diff", "run_id": run.id, "partition": p} for p in range(1 << run.bits)),
         )
-        _mark_sent(services, run.id, "read")
+        claims.mark_sent(services.state, run.id, "read")
 
 
 # -- diff ----------------------------------------------------------------------------------
@@ -840,9 +857,11 @@ def diff_partition(services: Services, run_id: str, partition: int) -> None:
 def _advance_diff(services: Services, run: Run) -> None:
     partitions = 1 << run.bits
     names = list(services.state.names(layout.steps_prefix(run.id, "diff")))
-    if len(names) < partitions or not _claim(services, run.id, "diff"):
+    if len(names) < partitions:
         return
-    with _releasing_claim(services, run.id, "diff"):
+    with _transition(services, run.id, "diff") as ours:
+        if not ours:
+            return
         per: dict[str, dict[int, dict[str, int]]] = {s.value: {} for s in SCHEMAS}
         for name in names:
             partition = int(name.rsplit("/", 1)[1].split(".")[0])
@@ -903,7 +922,7 @@ def _advance_diff(services: Services, run: Run) -> None:
             services.queues.send(services.settings.batch_queue, batches)
         else:
             _finalize(services, run.id)
-        _mark_sent(services, run.id, "diff")
+        claims.mark_sent(services.state, run.id, "diff")
 
 
 #: An identifier type that vanishes from the source blocks a mirror run (the rail) when the
@@ -947,7 +966,7 @@ def _create_run_audience(services: Services, run: Run) -> Run:
     """Create the audience the export asks for and record its id on the run (and export)."""
     export = _load_export(services, run.export_id)
     connection = _connection(services, export)
-    audience_id = _ensure_audience(services, export, connection)
+    audience_id = _ensure_audience(services, export, connection, run.id)
     segment = services.snapchat(connection.id).get_segment(audience_id)
 
     def change(r: Run) -> bool:
@@ -1058,9 +1077,9 @@ def clear_audience(services: Services, run_id: str) -> None:
                 raise TimeoutError("the audience was not empty yet after all_users removal")
             time.sleep(2.0)
         services.state.create(layout.step(run_id, "clear", "done"), {"cleared_at": utc_now()})
-    if not _claim(services, run_id, "clear"):
-        return
-    with _releasing_claim(services, run_id, "clear"):
+    with _transition(services, run_id, "clear") as ours:
+        if not ours:
+            return
         per: dict[str, dict[int, dict[str, int]]] = {s.value: {} for s in SCHEMAS}
         for name in services.state.names(layout.steps_prefix(run_id, "diff")):
             partition = int(name.rsplit("/", 1)[1].split(".")[0])
@@ -1071,7 +1090,7 @@ def clear_audience(services: Services, run_id: str) -> None:
             services.queues.send(services.settings.batch_queue, batches)
         else:
             _finalize(services, run_id)
-        _mark_sent(services, run_id, "clear")
+        claims.mark_sent(services.state, run_id, "clear")
 
 
 # -- upload --------------------------------------------------------------------------------
@@ -1127,10 +1146,13 @@ def _advance_upload(services: Services, run_id: str) -> None:
         return
     total = int(run.counts.get("batches_total", 0))
     names = list(services.state.names(layout.steps_prefix(run_id, "upload")))
-    if len(names) >= total and _claim(services, run_id, "upload"):
-        with _releasing_claim(services, run_id, "upload"):
-            _finalize(services, run_id)
-            _mark_sent(services, run_id, "upload")
+    if len(names) < total:
+        return
+    with _transition(services, run_id, "upload") as ours:
+        if not ours:
+            return
+        _finalize(services, run_id)
+        claims.mark_sent(services.state, run_id, "upload")
 
 
 # -- finalize ------------------------------------------------------------------------------

@@ -101,12 +101,21 @@ class StateStore:
             time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
         raise ConcurrencyError(f"{name}: too many concurrent updates")
 
-    def delete(self, name: str) -> None:
-        """Delete if present."""
+    def delete(self, name: str, *, etag: str | None = None) -> bool:
+        """Delete if present (and, given ``etag``, only if unchanged since it was read).
+
+        ``False`` when it was absent or, with ``etag``, someone else wrote it first.
+        """
         try:
-            self.container.delete_blob(name)
-        except ResourceNotFoundError:
-            pass
+            if etag is None:
+                self.container.delete_blob(name)
+            else:
+                self.container.delete_blob(
+                    name, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return False
+        return True
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every blob under ``prefix``; returns how many."""

@@ -15,6 +15,7 @@ from shared.queues import MAX_MESSAGE_BYTES, MessageTooLarge, encode
 from shared.services import Services
 from shared.snap_sandbox import SnapSandbox
 from shared.snapchat.client import SnapchatClient
+from tests.api_support import ADMIN, api_client
 from tests.conftest import exports_container
 from tests.helpers import (
     PREFIX,
@@ -148,7 +149,9 @@ def test_audience_is_created_when_asked(
     segment = sandbox.segment(export.audience_id)
     assert segment["name"] == "CI High value" and segment["retention_in_days"] == 180
     assert segment["source_type"] == "FIRST_PARTY"
-    assert segment["description"] == f"Customer Insights export 'Test export' [export {export_id}]"
+    assert segment["description"] == (
+        f"Customer Insights export 'Test export' [export {export_id} run {view['id']}]"
+    )
     assert sandbox.members(export.audience_id) == person_hashes([1, 2])
     # The next run reuses it instead of creating another.
     run_to_end(services, pump, export_id)
@@ -163,13 +166,23 @@ def test_a_worker_dying_after_creating_the_audience_leaves_no_orphan(
 ) -> None:
     write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
     connection = seed_connection(services, sandbox)
-    # Another export's audience of the same name, and one of ours by name only: neither is
-    # adopted.
+    export_id = seed_export(services, connection, None, create_audience={"name": "Lazy"})
     client = services.snapchat(connection)
     account = next(iter(client.organizations(with_ad_accounts=True)))["ad_accounts"][0]["id"]
-    other = client.create_segment(account, "Lazy", description="[export someone-else]")
-    export_id = seed_export(services, connection, None, create_audience={"name": "Lazy"})
-    plain = client.create_segment(account, "Lazy", description="made by hand")
+    # Look-alikes that must not be adopted: another export's, a hand-made one quoting the
+    # tag mid-text, and one whose creating run is unknown.
+    decoys = [
+        client.create_segment(account, "Lazy", description=f"[export other run {x}]")["id"]
+        for x in ("r1", "r2")
+    ]
+    decoys.append(
+        client.create_segment(account, "Lazy", description=f"[export {export_id} run r0] by hand")[
+            "id"
+        ]
+    )
+    decoys.append(
+        client.create_segment(account, "Lazy", description=f"x [export {export_id} run gone]")["id"]
+    )
     create = SnapchatClient.create_segment
     died: list[str] = []
 
@@ -183,10 +196,113 @@ def test_a_worker_dying_after_creating_the_audience_leaves_no_orphan(
     monkeypatch.setattr(SnapchatClient, "create_segment", create_then_die)
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "succeeded" and pump.failures == 1
-    assert view["audience_id"] == died[0] not in (other["id"], plain["id"])
+    assert view["audience_id"] == died[0] and died[0] not in decoys
+    assert sandbox.segment(died[0])["description"] == (
+        f"Customer Insights export 'Test export' [export {export_id} run {view['id']}]"
+    )
     assert sandbox.members(died[0]) == person_hashes([1, 2])
-    names = [s["id"] for s in client.list_segments(account) if s["name"] == "Lazy"]
-    assert sorted(names) == sorted([other["id"], plain["id"], died[0]])
+    lazy = sorted(s["id"] for s in client.list_segments(account) if s["name"] == "Lazy")
+    assert lazy == sorted([*decoys, died[0]])
+
+
+def fail_every_attempt_after_creating(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make the next run create its audience and then die on every attempt; returns the ids
+    created (the patches are undone with ``monkeypatch.undo()``)."""
+    create, listing = SnapchatClient.create_segment, SnapchatClient.list_segments
+    made: list[str] = []
+
+    def create_then_die(self: SnapchatClient, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        made.append(str(create(self, *args, **kwargs)["id"]))
+        raise RuntimeError("worker lost before the audience id was stored")
+
+    def list_then_die(self: SnapchatClient, *args: Any, **kwargs: Any) -> Any:
+        if made:
+            raise RuntimeError("worker lost again")
+        return listing(self, *args, **kwargs)
+
+    monkeypatch.setattr(SnapchatClient, "create_segment", create_then_die)
+    monkeypatch.setattr(SnapchatClient, "list_segments", list_then_die)
+    return made
+
+
+def test_an_orphan_of_a_failed_run_is_adopted_but_a_recorded_audience_never(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
+    connection = seed_connection(services, sandbox)
+    export_id = seed_export(services, connection, None, create_audience={"name": "Lazy"})
+    made = fail_every_attempt_after_creating(monkeypatch)
+    failed = run_to_end(services, pump, export_id)
+    assert failed["status"] == "failed" and len(made) == 1 and failed["audience_id"] is None
+    monkeypatch.undo()
+    # The next run adopts the failed run's empty, unrecorded audience.
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded" and view["audience_id"] == made[0]
+    assert sandbox.members(made[0]) == person_hashes([1, 2])
+    # The user asks for a new audience with the very same setting: the one a run recorded
+    # and filled is not adopted; a fresh one is created and filled from scratch.
+    answer = api_client().patch(
+        f"/api/exports/{export_id}", json={"create_audience": {"name": "Lazy"}}, headers=ADMIN
+    )
+    assert answer.status_code == 200, answer.text
+    again = run_to_end(services, pump, export_id)
+    assert again["status"] == "succeeded" and again["audience_id"] not in (None, made[0])
+    assert sandbox.members(again["audience_id"]) == person_hashes([1, 2])
+
+
+def test_an_orphan_made_for_an_earlier_setting_is_left_and_reported(
+    services: Services,
+    sandbox: SnapSandbox,
+    pump: QueuePump,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
+    connection = seed_connection(services, sandbox)
+    export_id = seed_export(services, connection, None, create_audience={"name": "Lazy"})
+    made = fail_every_attempt_after_creating(monkeypatch)
+    assert run_to_end(services, pump, export_id)["status"] == "failed" and len(made) == 1
+    monkeypatch.undo()
+    answer = api_client().patch(
+        f"/api/exports/{export_id}", json={"create_audience": {"name": "Renamed"}}, headers=ADMIN
+    )
+    assert answer.status_code == 200, answer.text
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded" and view["audience_id"] != made[0]
+    assert sandbox.segment(view["audience_id"])["name"] == "Renamed"
+    assert sandbox.members(view["audience_id"]) == person_hashes([1, 2])
+    assert sandbox.segment(made[0])["approximate_number_users"] == 0
+    assert any(made[0] in r.getMessage() and "never used" in r.getMessage() for r in caplog.records)
+
+
+def test_an_audience_recorded_meanwhile_wins_and_the_extra_one_is_deleted(
+    services: Services,
+    sandbox: SnapSandbox,
+    pump: QueuePump,
+    ad_account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
+    connection = seed_connection(services, sandbox)
+    export_id = seed_export(services, connection, None, create_audience={"name": "Lazy"})
+    winner = sandbox.create_segment(ad_account_id=ad_account_id, name="Recorded first")
+    create = SnapchatClient.create_segment
+    extra: list[str] = []
+
+    def create_while_another_records(
+        self: SnapchatClient, *args: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        segment = create(self, *args, **kwargs)
+        extra.append(str(segment["id"]))
+        services.state.update(layout.export(export_id), lambda d: {**d, "audience_id": winner})
+        return segment
+
+    monkeypatch.setattr(SnapchatClient, "create_segment", create_while_another_records)
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded" and view["audience_id"] == winner
+    assert sandbox.members(winner) == person_hashes([1, 2])
+    with pytest.raises(KeyError):
+        sandbox.segment(extra[0])
 
 
 def test_an_audience_to_create_is_not_created_by_a_failed_blocked_or_dry_run(
