@@ -74,6 +74,15 @@ def claim(state: StateStore, run_id: str, phase: str) -> str | None:
         time.sleep(0.2)
 
 
+def in_hand(state: StateStore, run_id: str, phase: str) -> bool:
+    """True when the transition past ``phase`` was sent or a live worker holds its claim."""
+    document = state.get(layout.claim(run_id, phase))
+    if document is None:
+        return False
+    age = time.time() - float(document.get("claimed_at", 0))
+    return bool(document.get("sent")) or age <= CLAIM_STALE_S
+
+
 def mark_sent(state: StateStore, run_id: str, phase: str) -> None:
     """Record that the messages of the phase after ``phase`` were sent: the claim is final."""
     state.put(layout.claim(run_id, phase), {"claimed_at": time.time(), "sent": True})

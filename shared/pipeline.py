@@ -119,12 +119,23 @@ def handle_poison_message(services: Services, body: bytes, queue: str) -> None:
         last_error = (found or {}).get("last_error") or "no error recorded"
         if message.get("kind") == "upload":
             batch = int(message["batch"])
-            services.state.create(
+            if services.state.create(
                 layout.step(run_id, "upload", batch),
                 {"status": "failed", "error": f"gave up after retries: {last_error}"},
+            ):
+                log.error("batch %s of run %s moved to the poison queue", batch, run_id)
+            try:
+                _advance_upload(services, run_id)
+            except claims.TransitionPending:
+                log.warning("run %s: another worker is finishing the run", run_id)
+        elif _only_waited(services, run_id, message):
+            # Its own part is done; it kept waiting while another live worker moved the run
+            # on (a long transition, e.g. Snap retrying while it creates the audience).
+            log.warning(
+                "run %s: a %s message kept waiting for another worker's transition; dropped",
+                run_id,
+                message.get("kind"),
             )
-            log.error("batch %s of run %s moved to the poison queue", batch, run_id)
-            _advance_upload(services, run_id)
         else:
             _fail(
                 services,
@@ -132,6 +143,18 @@ def handle_poison_message(services: Services, body: bytes, queue: str) -> None:
                 "step_failed",
                 f"the {message.get('kind')} step failed on every retry: {last_error}",
             )
+
+
+def _only_waited(services: Services, run_id: str, message: dict[str, Any]) -> bool:
+    """True when a read or diff message's own work is recorded and the transition it would
+    have made is sent or held by a live worker: it failed only by waiting for that worker."""
+    kind = message.get("kind")
+    item = message.get("part") if kind == "read" else message.get("partition")
+    if kind not in ("read", "diff") or item is None:
+        return False
+    return _done(services, run_id, str(kind), int(item)) and claims.in_hand(
+        services.state, run_id, str(kind)
+    )
 
 
 def _guarded(

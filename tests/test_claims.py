@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
-from shared import claims, layout
+from shared import claims, layout, pipeline
+from shared.models import RunOptions
+from shared.run_control import start_run
 from shared.services import Services
+from shared.snap_sandbox import SnapSandbox
+from tests.helpers import seed_connection, seed_export
 
 
 def test_one_claim_per_transition_and_a_sent_one_is_final(services: Services) -> None:
@@ -98,3 +103,22 @@ def test_the_owner_renews_its_claim_while_it_works(
         renewed = services.state.get(name) or {}
     assert renewed["owner"] == owner and renewed["sent"] is False
     assert renewed["claimed_at"] > first
+
+
+def test_a_message_poisoned_only_by_waiting_for_a_live_transition_does_not_fail_the_run(
+    services: Services, sandbox: SnapSandbox, ad_account_id: str
+) -> None:
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="A")
+    export_id = seed_export(services, seed_connection(services, sandbox), audience)
+    run = start_run(services, export_id, trigger="on_demand", options=RunOptions())
+    body = json.dumps({"kind": "diff", "run_id": run.id, "partition": 0}).encode()
+    services.state.create(layout.step(run.id, "diff", 0), {})
+    assert claims.claim(services.state, run.id, "diff")  # a live worker is moving the run on
+    pipeline.handle_poison_message(services, body, "runs")
+    assert (services.state.get(layout.run(run.id)) or {})["status"] == "queued"
+    # Once that worker is gone (its claim stale), the poisoned message does fail the run.
+    name = layout.claim(run.id, "diff")
+    services.state.put(name, {**(services.state.get(name) or {}), "claimed_at": 0})
+    pipeline.handle_poison_message(services, body, "runs")
+    failed = services.state.get(layout.run(run.id)) or {}
+    assert (failed["status"], failed["error"]["code"]) == ("failed", "step_failed")
