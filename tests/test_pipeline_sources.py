@@ -161,12 +161,18 @@ def test_audience_is_created_when_asked(
     assert len(creates) == 1
 
 
+def lazy_export(services: Services, sandbox: SnapSandbox) -> tuple[str, str]:
+    """Two people exported, and an export asking to create audience "Lazy": its connection
+    id and export id."""
+    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
+    connection = seed_connection(services, sandbox)
+    return connection, seed_export(services, connection, None, create_audience={"name": "Lazy"})
+
+
 def test_a_worker_dying_after_creating_the_audience_leaves_no_orphan(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
-    connection = seed_connection(services, sandbox)
-    export_id = seed_export(services, connection, None, create_audience={"name": "Lazy"})
+    connection, export_id = lazy_export(services, sandbox)
     client = services.snapchat(connection)
     account = next(iter(client.organizations(with_ad_accounts=True)))["ad_accounts"][0]["id"]
     # Look-alikes that must not be adopted: another export's, a hand-made one quoting the
@@ -228,9 +234,7 @@ def fail_every_attempt_after_creating(monkeypatch: pytest.MonkeyPatch) -> list[s
 def test_an_orphan_of_a_failed_run_is_adopted_but_a_recorded_audience_never(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
-    connection = seed_connection(services, sandbox)
-    export_id = seed_export(services, connection, None, create_audience={"name": "Lazy"})
+    _, export_id = lazy_export(services, sandbox)
     made = fail_every_attempt_after_creating(monkeypatch)
     failed = run_to_end(services, pump, export_id)
     assert failed["status"] == "failed" and len(made) == 1 and failed["audience_id"] is None
@@ -257,9 +261,7 @@ def test_an_orphan_made_for_an_earlier_setting_is_left_and_reported(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
-    connection = seed_connection(services, sandbox)
-    export_id = seed_export(services, connection, None, create_audience={"name": "Lazy"})
+    _, export_id = lazy_export(services, sandbox)
     made = fail_every_attempt_after_creating(monkeypatch)
     assert run_to_end(services, pump, export_id)["status"] == "failed" and len(made) == 1
     monkeypatch.undo()
@@ -282,9 +284,7 @@ def test_an_audience_recorded_meanwhile_wins_and_the_extra_one_is_deleted(
     ad_account_id: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
-    connection = seed_connection(services, sandbox)
-    export_id = seed_export(services, connection, None, create_audience={"name": "Lazy"})
+    _, export_id = lazy_export(services, sandbox)
     winner = sandbox.create_segment(ad_account_id=ad_account_id, name="Recorded first")
     create = SnapchatClient.create_segment
     extra: list[str] = []
