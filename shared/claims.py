@@ -39,6 +39,8 @@ CLAIM_STALE_S = 60.0
 CLAIM_HEARTBEAT_S = 15.0
 #: How long a worker that lost a transition race waits for the winner, in seconds.
 CLAIM_WAIT_S = 10.0
+#: How long a finished transition waits for its heartbeat thread (stuck in storage retries).
+_JOIN_S = 5.0
 
 
 class TransitionPending(RuntimeError):
@@ -63,6 +65,8 @@ def claim(state: StateStore, run_id: str, phase: str) -> str | None:
         document, etag = found
         if document.get("sent"):
             return None
+        if document.get("owner") == owner:
+            return owner  # our own write, whose answer was lost and retried by the SDK
         if time.time() - float(document.get("claimed_at", 0)) > CLAIM_STALE_S:
             taken = {"claimed_at": time.time(), "sent": False, "owner": owner, "taken_over": True}
             if state.replace(name, taken, etag):
@@ -74,13 +78,25 @@ def claim(state: StateStore, run_id: str, phase: str) -> str | None:
         time.sleep(0.2)
 
 
-def in_hand(state: StateStore, run_id: str, phase: str) -> bool:
-    """True when the transition past ``phase`` was sent or a live worker holds its claim."""
-    document = state.get(layout.claim(run_id, phase))
-    if document is None:
-        return False
-    age = time.time() - float(document.get("claimed_at", 0))
-    return bool(document.get("sent")) or age <= CLAIM_STALE_S
+def settle(state: StateStore, run_id: str, phase: str) -> str:
+    """Wait until the transition past ``phase`` is no longer in doubt.
+
+    Returns ``"sent"`` (done), ``"free"`` (no claim, or a stale one: :func:`claim` would get
+    it) or, after :data:`CLAIM_STALE_S` + :data:`CLAIM_HEARTBEAT_S` of a claim kept renewed,
+    ``"live"`` (a live worker is still on it and will finish or give it back).
+    """
+    deadline = time.monotonic() + CLAIM_STALE_S + CLAIM_HEARTBEAT_S
+    while True:
+        document = state.get(layout.claim(run_id, phase))
+        if document is None:
+            return "free"
+        if document.get("sent"):
+            return "sent"
+        if time.time() - float(document.get("claimed_at", 0)) > CLAIM_STALE_S:
+            return "free"
+        if time.monotonic() > deadline:
+            return "live"
+        time.sleep(min(1.0, CLAIM_HEARTBEAT_S))
 
 
 def mark_sent(state: StateStore, run_id: str, phase: str) -> None:
@@ -115,13 +131,13 @@ def holding(
         yield
     except BaseException as exc:
         stop.set()
-        beat.join()
+        beat.join(timeout=_JOIN_S)
         if release_on(exc):
             _release(state, layout.claim(run_id, phase), owner)
         raise
     finally:
         stop.set()
-        beat.join()
+        beat.join(timeout=_JOIN_S)
 
 
 def _ours(state: StateStore, name: str, owner: str) -> str | None:

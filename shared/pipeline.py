@@ -117,44 +117,70 @@ def handle_poison_message(services: Services, body: bytes, queue: str) -> None:
     with run_context(run_id=run_id, step=str(message.get("kind"))):
         found = services.state.get(layout.run(run_id))
         last_error = (found or {}).get("last_error") or "no error recorded"
-        if message.get("kind") == "upload":
+        kind = str(message.get("kind"))
+        if kind == "upload":
             batch = int(message["batch"])
             if services.state.create(
                 layout.step(run_id, "upload", batch),
                 {"status": "failed", "error": f"gave up after retries: {last_error}"},
             ):
                 log.error("batch %s of run %s moved to the poison queue", batch, run_id)
-            try:
-                _advance_upload(services, run_id)
-            except claims.TransitionPending:
-                log.warning("run %s: another worker is finishing the run", run_id)
-        elif _only_waited(services, run_id, message):
-            # Its own part is done; it kept waiting while another live worker moved the run
-            # on (a long transition, e.g. Snap retrying while it creates the audience).
-            log.warning(
-                "run %s: a %s message kept waiting for another worker's transition; dropped",
-                run_id,
-                message.get("kind"),
-            )
+            _advance_after_poison(services, run_id, "upload")
+        elif _own_part_done(services, run_id, message):
+            # Its own part is recorded: it failed while moving the run on, or waiting for
+            # another worker to. Make sure the transition happens, or is in live hands.
+            _advance_after_poison(services, run_id, kind)
         else:
             _fail(
                 services,
                 run_id,
                 "step_failed",
-                f"the {message.get('kind')} step failed on every retry: {last_error}",
+                f"the {kind} step failed on every retry: {last_error}",
             )
 
 
-def _only_waited(services: Services, run_id: str, message: dict[str, Any]) -> bool:
-    """True when a read or diff message's own work is recorded and the transition it would
-    have made is sent or held by a live worker: it failed only by waiting for that worker."""
+def _own_part_done(services: Services, run_id: str, message: dict[str, Any]) -> bool:
+    """True when a read or diff message's own part is recorded as done."""
     kind = message.get("kind")
     item = message.get("part") if kind == "read" else message.get("partition")
     if kind not in ("read", "diff") or item is None:
         return False
-    return _done(services, run_id, str(kind), int(item)) and claims.in_hand(
-        services.state, run_id, str(kind)
-    )
+    return _done(services, run_id, str(kind), int(item))
+
+
+def _advance_after_poison(services: Services, run_id: str, phase: str) -> None:
+    """Move the run past ``phase`` for a poisoned message whose own part is done.
+
+    The message may have been the claim holder that died, so wait for its claim to go stale
+    (:func:`claims.settle`) and take it over; when a live worker holds it, leave it to that
+    worker. A transition that fails here fails the run (its message is spent).
+    """
+
+    def advance() -> None:
+        if phase == "upload":
+            _advance_upload(services, run_id)
+            return
+        run = _load_run(services, run_id)
+        if run is None or run.status.terminal:
+            return
+        (_advance_read if phase == "read" else _advance_diff)(services, run)
+
+    for attempt in range(2):
+        try:
+            _guarded(services, run_id, advance, None)
+            return
+        except claims.TransitionPending:
+            if attempt or claims.settle(services.state, run_id, phase) == "live":
+                log.warning("run %s: another worker is moving the run past %s", run_id, phase)
+                return
+        except Exception as exc:
+            _fail(
+                services,
+                run_id,
+                "step_failed",
+                f"the {phase} step failed on every retry: {exc.__class__.__name__}: {_safe(exc)}",
+            )
+            return
 
 
 def _guarded(
@@ -172,6 +198,8 @@ def _guarded(
             raise
         code, message = _snap_failure(services, run_id, exc)
         _fail(services, run_id, code, message)
+    except claims.TransitionPending:
+        raise  # another worker is on it: retry later, nothing went wrong
     except Exception as exc:
         _note_error(services, run_id, f"{exc.__class__.__name__}: {_safe(exc)}", dequeue_count)
         raise
@@ -415,8 +443,8 @@ def _unrecorded_audiences(
     A segment is one when its description ends with :func:`audience_marker` for this export
     and this run or the run still named in ``export.audience_creation`` (cleared once an id
     is stored, so an audience a run recorded and filled is never adopted again). It is
-    adoptable when its name and retention are still what the export asks for; otherwise it
-    is left (the admin changed ``create_audience`` since) and only reported.
+    adoptable when its name and retention are still what the export asks for and Snap shows
+    it empty; otherwise it is left (``create_audience`` changed since) and only reported.
     """
     spec = export.create_audience
     runs = {run_id, export.audience_creation}
@@ -426,9 +454,11 @@ def _unrecorded_audiences(
         match = _MARKER.search(str(segment.get("description") or ""))
         if not match or match["export"] != export.id or match["run"] not in runs:
             continue
-        same = spec is not None and (segment.get("name"), segment.get("retention_in_days")) == (
-            spec.name,
-            spec.retention_in_days,
+        same = (
+            spec is not None
+            and (segment.get("name"), segment.get("retention_in_days"))
+            == (spec.name, spec.retention_in_days)
+            and not segment.get("approximate_number_users")
         )
         (adoptable if same else left).append(str(segment["id"]))
     return sorted(adoptable), sorted(left)
@@ -486,11 +516,15 @@ def _ensure_audience(
         )
     else:
 
-        def pending(document: dict[str, Any]) -> dict[str, Any]:
+        def pending(document: dict[str, Any]) -> dict[str, Any] | None:
+            if document.get("audience_id"):
+                return None  # recorded meanwhile: use it, create nothing
             document["audience_creation"] = run_id
             return document
 
-        services.state.update(layout.export(export.id), pending)
+        now = services.state.update(layout.export(export.id), pending) or {}
+        if now.get("audience_id"):
+            return str(now["audience_id"])
         description = spec.description or f"Customer Insights export '{export.display_name}'"
         segment = client.create_segment(
             ad_account,
@@ -511,7 +545,12 @@ def _ensure_audience(
         log.warning(
             "export %s got audience %s meanwhile; deleting %s", export.id, winner, audience_id
         )
-        client.delete_segment(audience_id)
+        try:
+            client.delete_segment(audience_id)
+        except SnapchatError as exc:  # ours to tidy, not the run's concern
+            log.warning(
+                "could not delete audience %s (delete it in Snapchat): %s", audience_id, exc
+            )
     elif created:
         log.info("created Snapchat audience %s for export %s", audience_id, export.id)
     return winner

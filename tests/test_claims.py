@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
 from shared import claims, layout, pipeline
+from shared.local_host import QueuePump
 from shared.models import RunOptions
 from shared.run_control import start_run
 from shared.services import Services
 from shared.snap_sandbox import SnapSandbox
-from tests.helpers import seed_connection, seed_export
+from tests.conftest import exports_container
+from tests.helpers import (
+    person,
+    person_hashes,
+    seed_connection,
+    seed_export,
+    start_run_holding_batches,
+    write_ci_export,
+)
 
 
 def test_one_claim_per_transition_and_a_sent_one_is_final(services: Services) -> None:
@@ -20,6 +30,21 @@ def test_one_claim_per_transition_and_a_sent_one_is_final(services: Services) ->
     claims.mark_sent(services.state, "run-a", "read")
     assert claims.claim(services.state, "run-a", "read") is None
     assert claims.claim(services.state, "run-a", "diff")  # another phase
+
+
+def test_our_own_claim_written_but_answered_as_existing_is_ours(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create = type(services.state).create
+
+    def lost_answer(self: Any, name: str, document: dict[str, Any]) -> bool:
+        create(self, name, document)
+        return False  # the SDK retried the write after a lost answer and got 409 exists
+
+    monkeypatch.setattr(type(services.state), "create", lost_answer)
+    monkeypatch.setattr(claims, "CLAIM_WAIT_S", 0.3)
+    owner = claims.claim(services.state, "run-g", "read")
+    assert owner and (services.state.get(layout.claim("run-g", "read")) or {})["owner"] == owner
 
 
 def test_a_claim_in_progress_makes_the_message_retry_later(
@@ -105,20 +130,56 @@ def test_the_owner_renews_its_claim_while_it_works(
     assert renewed["claimed_at"] > first
 
 
-def test_a_message_poisoned_only_by_waiting_for_a_live_transition_does_not_fail_the_run(
-    services: Services, sandbox: SnapSandbox, ad_account_id: str
+def test_a_message_poisoned_while_a_live_worker_moves_the_run_on_does_not_fail_it(
+    services: Services, sandbox: SnapSandbox, ad_account_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(claims, "CLAIM_STALE_S", 1.0)
+    monkeypatch.setattr(claims, "CLAIM_HEARTBEAT_S", 0.2)
+    monkeypatch.setattr(claims, "CLAIM_WAIT_S", 0.2)
     audience = sandbox.create_segment(ad_account_id=ad_account_id, name="A")
     export_id = seed_export(services, seed_connection(services, sandbox), audience)
     run = start_run(services, export_id, trigger="on_demand", options=RunOptions())
     body = json.dumps({"kind": "diff", "run_id": run.id, "partition": 0}).encode()
     services.state.create(layout.step(run.id, "diff", 0), {})
-    assert claims.claim(services.state, run.id, "diff")  # a live worker is moving the run on
-    pipeline.handle_poison_message(services, body, "runs")
+    owner = claims.claim(services.state, run.id, "diff")  # a live worker is moving the run on
+    assert owner
+    with claims.holding(services.state, run.id, "diff", owner):
+        pipeline.handle_poison_message(services, body, "runs")
     assert (services.state.get(layout.run(run.id)) or {})["status"] == "queued"
-    # Once that worker is gone (its claim stale), the poisoned message does fail the run.
-    name = layout.claim(run.id, "diff")
-    services.state.put(name, {**(services.state.get(name) or {}), "claimed_at": 0})
-    pipeline.handle_poison_message(services, body, "runs")
+    # A message whose own part never got done does fail the run.
+    other = json.dumps({"kind": "diff", "run_id": run.id, "partition": 1}).encode()
+    pipeline.handle_poison_message(services, other, "runs")
     failed = services.state.get(layout.run(run.id)) or {}
     assert (failed["status"], failed["error"]["code"]) == ("failed", "step_failed")
+
+
+def test_a_poisoned_message_whose_worker_died_holding_the_claim_still_finishes_the_run(
+    services: Services,
+    sandbox: SnapSandbox,
+    pump: QueuePump,
+    ad_account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="A")
+    export_id = seed_export(services, seed_connection(services, sandbox), audience)
+    run, held = start_run_holding_batches(services, pump, export_id)
+    assert len(held) == 3
+    monkeypatch.setattr(claims, "CLAIM_STALE_S", 1.0)
+    monkeypatch.setattr(claims, "CLAIM_HEARTBEAT_S", 0.2)
+    monkeypatch.setattr(claims, "CLAIM_WAIT_S", 0.2)
+    # The worker of the last batch dies while finishing the run: its claim is never given
+    # back, its message is poisoned on that very delivery.
+    finalize = pipeline._finalize
+    monkeypatch.setattr(claims, "_release", lambda *args: None)
+    monkeypatch.setattr(pipeline, "_finalize", lambda *args: (_ for _ in ()).throw(OSError()))
+    for message in held[:-1]:
+        pipeline.handle_batch_message(services, json.dumps(message).encode())
+    with pytest.raises(OSError):
+        pipeline.handle_batch_message(services, json.dumps(held[-1]).encode())
+    assert (services.state.get(layout.claim(run.id, "upload")) or {})["sent"] is False
+    monkeypatch.setattr(pipeline, "_finalize", finalize)
+    pipeline.handle_poison_message(services, json.dumps(held[-1]).encode(), "batches")
+    view = services.state.get(layout.run(run.id)) or {}
+    assert view["status"] == "succeeded", view
+    assert sandbox.members(audience) == person_hashes([1, 2])

@@ -277,7 +277,31 @@ def test_an_orphan_made_for_an_earlier_setting_is_left_and_reported(
     assert any(made[0] in r.getMessage() and "never used" in r.getMessage() for r in caplog.records)
 
 
+def test_an_orphan_chosen_by_hand_and_filled_is_never_adopted_later(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, export_id = lazy_export(services, sandbox)
+    made = fail_every_attempt_after_creating(monkeypatch)
+    assert run_to_end(services, pump, export_id)["status"] == "failed" and len(made) == 1
+    monkeypatch.undo()
+    client = api_client()
+    chosen = client.patch(f"/api/exports/{export_id}", json={"audience_id": made[0]}, headers=ADMIN)
+    assert chosen.status_code == 200, chosen.text
+    export = Export.model_validate(services.state.get(layout.export(export_id)))
+    assert export.audience_creation is None
+    assert run_to_end(services, pump, export_id)["status"] == "succeeded"
+    assert sandbox.members(made[0]) == person_hashes([1, 2])
+    fresh = client.patch(
+        f"/api/exports/{export_id}", json={"create_audience": {"name": "Lazy"}}, headers=ADMIN
+    )
+    assert fresh.status_code == 200, fresh.text
+    view = run_to_end(services, pump, export_id)
+    assert view["status"] == "succeeded" and view["audience_id"] not in (None, made[0])
+
+
+@pytest.mark.parametrize("delete_refused", [False, True])
 def test_an_audience_recorded_meanwhile_wins_and_the_extra_one_is_deleted(
+    delete_refused: bool,
     services: Services,
     sandbox: SnapSandbox,
     pump: QueuePump,
@@ -298,11 +322,18 @@ def test_an_audience_recorded_meanwhile_wins_and_the_extra_one_is_deleted(
         return segment
 
     monkeypatch.setattr(SnapchatClient, "create_segment", create_while_another_records)
+    if delete_refused:  # tidying our extra audience is not the run's concern
+        sandbox.set_faults(
+            [{"kind": "status", "status": 403, "method": "DELETE", "path": r"/segments/\d+$"}]
+        )
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "succeeded" and view["audience_id"] == winner
     assert sandbox.members(winner) == person_hashes([1, 2])
-    with pytest.raises(KeyError):
-        sandbox.segment(extra[0])
+    if delete_refused:
+        assert sandbox.segment(extra[0])["approximate_number_users"] == 0
+    else:
+        with pytest.raises(KeyError):
+            sandbox.segment(extra[0])
 
 
 def test_an_audience_to_create_is_not_created_by_a_failed_blocked_or_dry_run(

@@ -186,6 +186,9 @@ def patch_export(
         usable_connection(services, given["connection_id"], principal)
     if "audience_id" in given:
         given["create_audience"] = None
+        # Chosen by hand: what an earlier attempt created and never recorded is not adopted
+        # later, once this audience has been filled (see pipeline._unrecorded_audiences).
+        given["audience_creation"] = None
     elif "create_audience" in given:
         given["audience_id"] = None
     if "audience_id" in given or "sync_mode" in given:
