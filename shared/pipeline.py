@@ -140,8 +140,10 @@ def handle_poison_message(services: Services, body: bytes, queue: str) -> None:
 
 
 def _own_part_done(services: Services, run_id: str, message: dict[str, Any]) -> bool:
-    """True when a read or diff message's own part is recorded as done."""
+    """True when a read or diff message's own part, or a clear message's clear, is done."""
     kind = message.get("kind")
+    if kind == "clear":
+        return _done(services, run_id, "clear", "done")
     item = message.get("part") if kind == "read" else message.get("partition")
     if kind not in ("read", "diff") or item is None:
         return False
@@ -160,26 +162,35 @@ def _advance_after_poison(services: Services, run_id: str, phase: str) -> None:
         if phase == "upload":
             _advance_upload(services, run_id)
             return
+        if phase == "clear":
+            clear_audience(services, run_id)  # skips the clear itself, recorded done
+            return
         run = _load_run(services, run_id)
         if run is None or run.status.terminal:
             return
         (_advance_read if phase == "read" else _advance_diff)(services, run)
+
+    def settled() -> str:
+        try:
+            return claims.settle(services.state, run_id, phase)
+        except Exception:  # storage trouble: try to claim once more, then give up below
+            log.warning("run %s: could not read the %s claim", run_id, phase, exc_info=True)
+            return "free"
 
     for attempt in range(2):
         try:
             _guarded(services, run_id, advance, None)
             return
         except claims.TransitionPending:
-            if attempt or claims.settle(services.state, run_id, phase) == "live":
+            if attempt or settled() == "live":
                 log.warning("run %s: another worker is moving the run past %s", run_id, phase)
                 return
         except Exception as exc:
-            _fail(
-                services,
-                run_id,
-                "step_failed",
-                f"the {phase} step failed on every retry: {exc.__class__.__name__}: {_safe(exc)}",
-            )
+            reason = f"{exc.__class__.__name__}: {_safe(exc)}"
+            try:
+                _fail(services, run_id, "step_failed", f"the {phase} step failed: {reason}")
+            except Exception:  # nothing more to do here; the stale-run cutoff ends it
+                log.error("run %s: could not record the failure of %s", run_id, phase)
             return
 
 

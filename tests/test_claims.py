@@ -183,3 +183,51 @@ def test_a_poisoned_message_whose_worker_died_holding_the_claim_still_finishes_t
     view = services.state.get(layout.run(run.id)) or {}
     assert view["status"] == "succeeded", view
     assert sandbox.members(audience) == person_hashes([1, 2])
+
+
+def test_a_poisoned_clear_message_whose_worker_died_sending_batches_still_finishes_the_run(
+    services: Services,
+    sandbox: SnapSandbox,
+    pump: QueuePump,
+    ad_account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="A")
+    sandbox.add_members(audience, person_hashes([3])["EMAIL_SHA256"])
+    export_id = seed_export(services, seed_connection(services, sandbox), audience)
+    send = services.queues.send
+    held: list[dict[str, Any]] = []
+
+    def hold_clear(queue: str, messages: Any) -> int:
+        messages = list(messages)
+        held.extend(m for m in messages if m.get("kind") == "clear")
+        return send(queue, [m for m in messages if m.get("kind") != "clear"])
+
+    monkeypatch.setattr(services.queues, "send", hold_clear)
+    run = start_run(
+        services, export_id, trigger="on_demand", options=RunOptions(full_refresh="clear_first")
+    )
+    pump.drain(60)
+    assert len(held) == 1
+    monkeypatch.setattr(claims, "CLAIM_STALE_S", 1.0)
+    monkeypatch.setattr(claims, "CLAIM_HEARTBEAT_S", 0.2)
+    monkeypatch.setattr(claims, "CLAIM_WAIT_S", 0.2)
+    monkeypatch.setattr(claims, "_release", lambda *args: None)  # the worker dies
+
+    def die_sending_batches(queue: str, messages: Any) -> int:
+        if queue == services.settings.batch_queue:
+            raise OSError("worker lost")
+        return send(queue, messages)
+
+    monkeypatch.setattr(services.queues, "send", die_sending_batches)
+    body = json.dumps(held[0]).encode()
+    with pytest.raises(OSError):
+        pipeline.handle_run_message(services, body)
+    assert services.state.get(layout.step(run.id, "clear", "done")) is not None
+    monkeypatch.setattr(services.queues, "send", send)
+    pipeline.handle_poison_message(services, body, "runs")
+    pump.drain(60)
+    view = services.state.get(layout.run(run.id)) or {}
+    assert view["status"] == "succeeded", view
+    assert sandbox.members(audience) == person_hashes([1, 2])
