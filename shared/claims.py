@@ -127,17 +127,17 @@ def holding(
         daemon=True,
     )
     beat.start()
+    failed: BaseException | None = None
     try:
         yield
     except BaseException as exc:
-        stop.set()
-        beat.join(timeout=_JOIN_S)
-        if release_on(exc):
-            _release(state, layout.claim(run_id, phase), owner)
+        failed = exc
         raise
     finally:
         stop.set()
         beat.join(timeout=_JOIN_S)
+        if failed is not None and release_on(failed):
+            _release(state, layout.claim(run_id, phase), owner)
 
 
 def _ours(state: StateStore, name: str, owner: str) -> str | None:

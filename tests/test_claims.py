@@ -25,6 +25,22 @@ from tests.helpers import (
 )
 
 
+def fast_claims(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claims that go stale in 1 s, renew every 0.2 s and make losers wait 0.2 s."""
+    monkeypatch.setattr(claims, "CLAIM_STALE_S", 1.0)
+    monkeypatch.setattr(claims, "CLAIM_HEARTBEAT_S", 0.2)
+    monkeypatch.setattr(claims, "CLAIM_WAIT_S", 0.2)
+
+
+def two_people_export(
+    services: Services, sandbox: SnapSandbox, ad_account_id: str
+) -> tuple[str, str]:
+    """People 1 and 2 exported, an empty audience and an export into it: their ids."""
+    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="A")
+    return seed_export(services, seed_connection(services, sandbox), audience), audience
+
+
 def test_one_claim_per_transition_and_a_sent_one_is_final(services: Services) -> None:
     assert claims.claim(services.state, "run-a", "read")
     claims.mark_sent(services.state, "run-a", "read")
@@ -133,9 +149,7 @@ def test_the_owner_renews_its_claim_while_it_works(
 def test_a_message_poisoned_while_a_live_worker_moves_the_run_on_does_not_fail_it(
     services: Services, sandbox: SnapSandbox, ad_account_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(claims, "CLAIM_STALE_S", 1.0)
-    monkeypatch.setattr(claims, "CLAIM_HEARTBEAT_S", 0.2)
-    monkeypatch.setattr(claims, "CLAIM_WAIT_S", 0.2)
+    fast_claims(monkeypatch)
     audience = sandbox.create_segment(ad_account_id=ad_account_id, name="A")
     export_id = seed_export(services, seed_connection(services, sandbox), audience)
     run = start_run(services, export_id, trigger="on_demand", options=RunOptions())
@@ -160,14 +174,10 @@ def test_a_poisoned_message_whose_worker_died_holding_the_claim_still_finishes_t
     ad_account_id: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="A")
-    export_id = seed_export(services, seed_connection(services, sandbox), audience)
+    export_id, audience = two_people_export(services, sandbox, ad_account_id)
     run, held = start_run_holding_batches(services, pump, export_id)
     assert len(held) == 3
-    monkeypatch.setattr(claims, "CLAIM_STALE_S", 1.0)
-    monkeypatch.setattr(claims, "CLAIM_HEARTBEAT_S", 0.2)
-    monkeypatch.setattr(claims, "CLAIM_WAIT_S", 0.2)
+    fast_claims(monkeypatch)
     # The worker of the last batch dies while finishing the run: its claim is never given
     # back, its message is poisoned on that very delivery.
     finalize = pipeline._finalize
@@ -192,10 +202,8 @@ def test_a_poisoned_clear_message_whose_worker_died_sending_batches_still_finish
     ad_account_id: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="A")
+    export_id, audience = two_people_export(services, sandbox, ad_account_id)
     sandbox.add_members(audience, person_hashes([3])["EMAIL_SHA256"])
-    export_id = seed_export(services, seed_connection(services, sandbox), audience)
     send = services.queues.send
     held: list[dict[str, Any]] = []
 
@@ -210,9 +218,7 @@ def test_a_poisoned_clear_message_whose_worker_died_sending_batches_still_finish
     )
     pump.drain(60)
     assert len(held) == 1
-    monkeypatch.setattr(claims, "CLAIM_STALE_S", 1.0)
-    monkeypatch.setattr(claims, "CLAIM_HEARTBEAT_S", 0.2)
-    monkeypatch.setattr(claims, "CLAIM_WAIT_S", 0.2)
+    fast_claims(monkeypatch)
     monkeypatch.setattr(claims, "_release", lambda *args: None)  # the worker dies
 
     def die_sending_batches(queue: str, messages: Any) -> int:
