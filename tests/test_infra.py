@@ -9,34 +9,38 @@ every ``%SETTING%`` of a trigger) present in the app settings, poison queues cre
 Each invariant is a ``check_*`` function that returns a list of problems, so the negative tests
 at the end can run it on a mutated copy of ``infra/`` and prove that it can fail.
 
-pycep-parser quirks worth knowing when editing the Bicep: identifiers and string literals both
-come out as plain strings; of several *nested* sibling child resources only the last survives
-(declare children at top level with ``parent:``); ``items`` cannot be a loop variable name;
-a ternary cannot start a line.
+The parsed model of ``infra/`` (and pycep-parser's quirks worth knowing when editing the
+Bicep) is in ``tests/bicep_model.py``.
 """
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import re
-import shutil
 import tokenize
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lark.exceptions import LarkError
-from pycep import BicepParser
 
 from shared.config import APP_SETTINGS
+from tests.bicep_model import (
+    INFRA,
+    REPO,
+    SITE_CONFIG,
+    BicepFile,
+    Infra,
+    Resource,
+    accessor_chain,
+    mutated_infra,
+    parse_bicep,
+    strip_comments,
+    walk,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-INFRA = REPO / "infra"
 FUNCTION_APP_PY = REPO / "function_app.py"
 DEPLOY_DOC = REPO / "docs" / "deploy.md"
 
@@ -84,7 +88,6 @@ KEY_VAULT = "Microsoft.KeyVault/vaults"
 APP_INSIGHTS = "Microsoft.Insights/components"
 LOG_ANALYTICS = "Microsoft.OperationalInsights/workspaces"
 ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
-SITE_CONFIG = "Microsoft.Web/sites/config"
 
 #: Least privilege per scope type: the only roles the app's identity may hold there.
 ALLOWED_ROLES_BY_SCOPE = {
@@ -235,222 +238,6 @@ HARDCODED_ENV_HOSTS = (
 GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 BINDING_EXPRESSION_RE = re.compile(r"%([A-Za-z_][A-Za-z0-9_]{2,})%")
 CONNECTION_KWARG_RE = re.compile(r"connection\s*=\s*[\"']([^\"']+)[\"']")
-
-# ------------------------------------------------------------------------------------------
-# Parsed model of infra/
-# ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One ``resource`` declaration, with loops and conditions unwrapped."""
-
-    file: BicepFile
-    symbol: str
-    type: str
-    existing: bool
-    body: dict[str, Any]
-
-    @property
-    def where(self) -> str:
-        return f"{self.file.rel}:{self.symbol}"
-
-
-@dataclass
-class BicepFile:
-    path: Path
-    rel: str
-    text: str
-    tree: dict[str, Any]
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return self.tree.get("parameters") or {}
-
-    @property
-    def variables(self) -> dict[str, Any]:
-        return self.tree.get("variables") or {}
-
-    @property
-    def outputs(self) -> dict[str, Any]:
-        return self.tree.get("outputs") or {}
-
-    @property
-    def modules(self) -> dict[str, Any]:
-        return self.tree.get("modules") or {}
-
-    def resources(self) -> Iterator[Resource]:
-        for symbol, res in (self.tree.get("resources") or {}).items():
-            yield Resource(
-                file=self,
-                symbol=symbol,
-                type=res["type"],
-                existing=bool(res.get("existing")),
-                body=unwrap(res["config"]),
-            )
-
-    def resource(self, symbol: str) -> Resource | None:
-        return next((r for r in self.resources() if r.symbol == symbol), None)
-
-    def module_body(self, symbol: str) -> dict[str, Any]:
-        return unwrap(self.modules[symbol]["config"])
-
-    def module_path(self, symbol: str) -> str:
-        target = (self.path.parent / self.modules[symbol]["detail"]["path"]).resolve()
-        return target.relative_to(self.path.parent.resolve()).as_posix()
-
-    def resolve(self, expr: Any, depth: int = 0) -> Any:
-        """Follow variable references (and ``var.key`` accessors) to their value.
-
-        Parameters are left as their names: their values come from the caller.
-        """
-        if depth > 20:
-            return expr
-        if isinstance(expr, str) and expr in self.variables and expr not in self.params:
-            return self.resolve(self.variables[expr]["value"], depth + 1)
-        chain = accessor_chain(expr)
-        if chain and len(chain) == 2 and chain[0] in self.variables:
-            value = self.resolve(chain[0], depth + 1)
-            if isinstance(value, dict) and chain[1] in value:
-                return self.resolve(value[chain[1]], depth + 1)
-        return expr
-
-
-class Infra:
-    """All Bicep files under one ``infra`` directory, parsed once."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.files: dict[str, BicepFile] = {}
-        for path in sorted(root.rglob("*.bicep")):
-            rel = path.relative_to(root).as_posix()
-            text = path.read_text(encoding="utf-8")
-            self.files[rel] = BicepFile(path, rel, text, parse_bicep(text, rel))
-
-    @property
-    def main(self) -> BicepFile:
-        return self.files["main.bicep"]
-
-    def resources(self, type_: str | None = None) -> Iterator[Resource]:
-        for bicep_file in self.files.values():
-            for res in bicep_file.resources():
-                if type_ is None or res.type.lower() == type_.lower():
-                    yield res
-
-    def module_symbols(self, rel: str) -> list[str]:
-        """Symbols of the main.bicep modules that deploy the file ``rel``."""
-        return [s for s in self.main.modules if self.main.module_path(s) == rel]
-
-    def module_param(self, rel: str, param: str) -> Any:
-        """Expression main.bicep passes to ``param`` of the (single) module ``rel``."""
-        symbols = self.module_symbols(rel)
-        assert len(symbols) == 1, f"expected one module deploying {rel}, found {symbols}"
-        return self.main.module_body(symbols[0]).get("params", {}).get(param)
-
-    def source_module(self, rel: str, param: str) -> str | None:
-        """The main.bicep module whose output feeds ``param`` of module ``rel``."""
-        chain = accessor_chain(self.module_param(rel, param))
-        if chain and len(chain) >= 3 and chain[1] == "outputs":
-            return chain[0]
-        return None
-
-    @cached_property
-    def app_settings_resource(self) -> Resource:
-        found = [
-            r
-            for r in self.resources(SITE_CONFIG)
-            if not r.existing and r.body.get("name") == "appsettings"
-        ]
-        assert len(found) == 1, f"expected one sites/config 'appsettings', found {len(found)}"
-        return found[0]
-
-
-@lru_cache(maxsize=1)
-def _parser() -> BicepParser:
-    return BicepParser()
-
-
-_TREES: dict[str, dict[str, Any]] = {}
-
-
-def parse_bicep(text: str, rel: str) -> dict[str, Any]:
-    """Parse Bicep source (cached by content: mutated copies re-parse only what changed).
-
-    A syntax error raises from pycep-parser (lark ``UnexpectedToken``/``UnexpectedCharacters``).
-    """
-    if text not in _TREES:
-        tree = _parser().parse(text=text)
-        assert isinstance(tree, dict), f"{rel}: pycep-parser returned nothing"
-        _TREES[text] = tree
-    return copy.deepcopy(_TREES[text])
-
-
-def unwrap(config: Any) -> dict[str, Any]:
-    """Bodies of looped or conditional declarations sit one level deeper in pycep's output."""
-    while (
-        isinstance(config, dict)
-        and isinstance(config.get("config"), dict)
-        and ("condition" in config or "loop_type" in config)
-    ):
-        config = config["config"]
-    return config
-
-
-def accessor_chain(expr: Any) -> list[str] | None:
-    """``a.b.c`` as ``["a", "b", "c"]``, or None when ``expr`` is not a plain accessor chain."""
-    if isinstance(expr, str):
-        return expr.split(".") if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", expr) else None
-    if not (isinstance(expr, dict) and "operator" in expr):
-        return None
-    operator = expr["operator"]
-    if operator.get("type") != "property_accessor":
-        return None
-    left = accessor_chain(operator["operands"]["operand_1"])
-    right = accessor_chain(operator["operands"]["operand_2"])
-    return left + right if left is not None and right is not None else None
-
-
-def walk(node: Any) -> Iterator[Any]:
-    """Every value in a parsed tree, depth first."""
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
-
-
-def strip_comments(text: str) -> str:
-    """Bicep source without ``//`` and ``/* */`` comments (strings are kept intact)."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    in_string = False
-    while i < n:
-        c = text[i]
-        if in_string:
-            out.append(c)
-            if c == "\\" and i + 1 < n:
-                out.append(text[i + 1])
-                i += 2
-                continue
-            if c == "'":
-                in_string = False
-            i += 1
-        elif c == "'":
-            in_string = True
-            out.append(c)
-            i += 1
-        elif text.startswith("//", i):
-            while i < n and text[i] != "\n":
-                i += 1
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = n if end == -1 else end + 2
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
 
 
 def has_decorator(param: dict[str, Any], name: str) -> bool:
@@ -1150,17 +937,6 @@ def check_main_outputs(infra: Infra) -> list[str]:
 @pytest.fixture(scope="module")
 def infra() -> Infra:
     return Infra(INFRA)
-
-
-def mutated_infra(tmp_path: Path, rel: str, old: str, new: str) -> Infra:
-    """A copy of infra/ with one text replacement applied to ``rel``."""
-    root = tmp_path / "infra"
-    shutil.copytree(INFRA, root)
-    path = root / rel
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"mutation target {old!r} not found in {rel}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return Infra(root)
 
 
 # ------------------------------------------------------------------------------------------
