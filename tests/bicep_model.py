@@ -100,7 +100,7 @@ class BicepFile:
         return unwrap(self.modules[symbol]["config"])
 
     def module_path(self, symbol: str) -> str:
-        target = (self.path.parent / self.modules[symbol]["detail"]["path"]).resolve()
+        target = (self.path.parent / str(self.modules[symbol]["detail"]["path"])).resolve()
         return target.relative_to(self.path.parent.resolve()).as_posix()
 
     def resolve(self, expr: Any, depth: int = 0) -> Any:
@@ -185,7 +185,7 @@ def parse_bicep(text: str, rel: str) -> dict[str, Any]:
     if text not in _TREES:
         tree = _parser().parse(text=text)
         assert isinstance(tree, dict), f"{rel}: pycep-parser returned nothing"
-        _TREES[text] = tree
+        _TREES[text] = dict(tree)
     return copy.deepcopy(_TREES[text])
 
 
@@ -197,6 +197,7 @@ def unwrap(config: Any) -> dict[str, Any]:
         and ("condition" in config or "loop_type" in config)
     ):
         config = config["config"]
+    assert isinstance(config, dict), f"not a resource or module body: {config!r}"
     return config
 
 
