@@ -5,6 +5,8 @@
 // Flex Consumption rules followed here: runtime and version live in functionAppConfig, so
 // FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION and WEBSITE_RUN_FROM_PACKAGE are NOT
 // app settings; the package is deployed to a blob container the UAMI reads (no keys).
+// tests/test_infra_flex.py holds the siteConfig properties and app settings Flex rejects or
+// deprecates against every .bicep file.
 
 @description('Function app name (also the first label of its default host name).')
 param name string
@@ -150,9 +152,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     // Key Vault references (SNAPCHAT_CLIENT_SECRET) resolve with the UAMI, not a system identity.
     keyVaultReferenceIdentity: identityId
+    // Flex Consumption rejects most siteConfig properties (ftpsState, alwaysOn, linuxFxVersion,
+    // ...: ARM error 51021); tests/test_infra_flex.py holds the list. FTP and SCM basic
+    // authentication are refused by the basicPublishingCredentialsPolicies below instead.
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
     }
     functionAppConfig: {
       deployment: {
