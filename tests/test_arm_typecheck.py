@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.vendor_arm_type import main as vendor_main
+from scripts.vendor_arm_type import vendor
 from tests.arm_typecheck import (
     DEFAULT_TYPES_DIR,
     CheckResult,
@@ -752,3 +754,88 @@ def test_nested_child_resources_are_refused(infra: Infra, index: TypeIndex, tmp_
         "core/storage.bicep:queueService__inner: nested child resource; declare it at top "
         "level with parent: (pycep-parser loses nested siblings and their API versions)"
     ]
+
+
+# ------------------------------------------------------------------------------------------
+# scripts/vendor_arm_type.py
+# ------------------------------------------------------------------------------------------
+
+
+def test_vendoring_a_vendored_file_again_changes_nothing(tmp_path: Path, index: TypeIndex) -> None:
+    # Each vendored file is a valid source with one ResourceType: re-trimming it must give the
+    # same bytes and the same index entry, so the script reproduces the vendored layout.
+    (tmp_path / "index.json").write_text(
+        (DEFAULT_TYPES_DIR / "index.json").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    for key in index.keys():
+        type_name, _, version = key.partition("@")
+        source = index.resource(type_name, version).file.path
+        target = vendor(source, key, tmp_path)
+        assert target.name == source.name
+        assert target.read_bytes() == source.read_bytes(), key
+    assert (tmp_path / "index.json").read_bytes() == (DEFAULT_TYPES_DIR / "index.json").read_bytes()
+
+
+def test_vendoring_keeps_only_the_reachable_nodes(tmp_path: Path) -> None:
+    source_nodes = [
+        {"$type": "StringType"},
+        {"$type": "StringLiteralType", "value": "Microsoft.Example/things"},
+        {"$type": "StringLiteralType", "value": "unused"},
+        {
+            "$type": "ObjectType",
+            "name": "Microsoft.Example/things",
+            "properties": {
+                "name": {"type": {"$ref": "#/0"}, "flags": 9},
+                "type": {"type": {"$ref": "#/1"}, "flags": 10},
+                "colour": {"type": {"$ref": "#/5"}, "flags": 0},
+            },
+        },
+        {"$type": "ObjectType", "name": "Other", "properties": {}},
+        {"$type": "UnionType", "elements": [{"$ref": "#/6"}, {"$ref": "#/7"}]},
+        {"$type": "StringLiteralType", "value": "red"},
+        {"$type": "StringLiteralType", "value": "blue"},
+        {
+            "$type": "ResourceType",
+            "name": "Microsoft.Example/others@2020-01-01",
+            "body": {"$ref": "#/4"},
+        },
+        {
+            "$type": "ResourceType",
+            "name": "Microsoft.Example/things@2020-01-01",
+            "body": {"$ref": "#/3"},
+        },
+    ]
+    source = tmp_path / "types.json"
+    source.write_text(json.dumps(source_nodes), encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "index.json").write_text(json.dumps({"resources": {}}), encoding="utf-8")
+    assert vendor_main([str(source), "microsoft.example/THINGS@2020-01-01", "--out", str(out)]) == 0
+    written = json.loads((out / "Microsoft.Example_things@2020-01-01.json").read_text())
+    assert [n.get("value") or n.get("name") or n["$type"] for n in written] == [
+        "StringType",
+        "Microsoft.Example/things",
+        "Microsoft.Example/things",
+        "UnionType",
+        "red",
+        "blue",
+        "Microsoft.Example/things@2020-01-01",
+    ]
+    assert written[2]["properties"]["colour"]["type"] == {"$ref": "#/3"}
+    assert written[3]["elements"] == [{"$ref": "#/4"}, {"$ref": "#/5"}]
+    assert written[6]["body"] == {"$ref": "#/2"}
+    assert json.loads((out / "index.json").read_text()) == {
+        "resources": {
+            "Microsoft.Example/things@2020-01-01": {
+                "$ref": "Microsoft.Example_things@2020-01-01.json#/6"
+            }
+        }
+    }
+    # The result is usable by the checker straight away.
+    result = check_resource(
+        TypeIndex(out), "Microsoft.Example/things", "2020-01-01", {"name": "x", "colour": "green"}
+    )
+    assert [str(f) for f in result.findings] == ["colour: 'green' is not one of 'red', 'blue'."]
+    assert (
+        vendor_main([str(source), "Microsoft.Example/missing@2020-01-01", "--out", str(out)]) == 1
+    )
