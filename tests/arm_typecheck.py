@@ -43,9 +43,11 @@ What is checked and what is skipped. Literal values are checked: strings, number
 - the item template of a ``for`` expression where an array is expected.
 
 A string with ``${...}`` interpolation is a string of unknown value: right kind, any literal.
-WriteOnly reads (BCP077), DeployTimeConstant (BCP120), ``pattern`` and scope checks are not
-done. ``parent``, ``scope`` and ``dependsOn`` are Bicep language properties of a resource
-(Azure/bicep ``src/Bicep.Core/LanguageConstants.cs``), not part of the body type.
+:func:`check_read` checks a read of a resource property (``site.properties.defaultHostName``):
+the names must exist (BCP053) and not be WriteOnly (BCP077). DeployTimeConstant (BCP120),
+``pattern`` and scope checks are not done. ``parent``, ``scope`` and ``dependsOn`` are Bicep
+language properties of a resource (Azure/bicep ``src/Bicep.Core/LanguageConstants.cs``), not
+part of the body type.
 """
 
 from __future__ import annotations
@@ -718,3 +720,48 @@ def check_resource(
     if existing and "name" not in body:
         checker.report("name", "required", 'required property "name" is missing')
     return checker.result
+
+
+def check_read(
+    index: TypeIndex,
+    type_name: str,
+    api_version: str,
+    body: Mapping[str, Any],
+    names: list[str],
+) -> Finding | None:
+    """A read of ``resource.names[0].names[1]...`` (for example ``properties.defaultHostName``).
+
+    Returns a finding when a name does not exist in the schema (Bicep: BCP053) or is WriteOnly
+    (BCP077), None when the read is valid or cannot be followed further (past a union, ``any``
+    or a discriminated object whose element is not known). ``body`` is the resource's own body:
+    a literal discriminator there (``name: 'appsettings'``) selects the element.
+    """
+    resource = index.resource(type_name, api_version)
+    file = resource.file
+    node = resource.body
+    for depth, name in enumerate(names):
+        path = ".".join(names[: depth + 1])
+        if node["$type"] == "DiscriminatedObjectType":
+            chosen = literal_string(body.get(node["discriminator"])) if depth == 0 else None
+            if chosen not in node["elements"]:
+                return None
+            element = file.deref(node["elements"][chosen])
+            node = {**element, "properties": {**node["baseProperties"], **element["properties"]}}
+        if node["$type"] != "ObjectType":
+            return None
+        prop = node.get("properties", {}).get(name)
+        if prop is None:
+            additional = node.get("additionalProperties")
+            if additional is None:
+                hint = did_you_mean(name, list(node.get("properties", {})))
+                label = node.get("name") or "this object"
+                message = f'property "{name}" does not exist on {label}.{hint}'
+                return Finding(path, "unknown-property", message)
+            node = file.deref(additional)
+            continue
+        if prop["flags"] & WRITE_ONLY:
+            return Finding(
+                path, "write-only", f'property "{name}" is write-only: it cannot be read'
+            )
+        node = file.deref(prop["type"])
+    return None

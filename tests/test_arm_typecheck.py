@@ -11,9 +11,12 @@ real schemas; the second runs it on ``infra/`` and on mutated copies of it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pycep.models import BicepElement
 
 from scripts.vendor_arm_type import main as vendor_main
 from scripts.vendor_arm_type import vendor
@@ -23,12 +26,13 @@ from tests.arm_typecheck import (
     TypeFile,
     TypeIndex,
     UnknownResourceType,
+    check_read,
     check_resource,
     is_expression,
     object_key,
     variable_resolver,
 )
-from tests.bicep_model import INFRA, Infra, mutated_infra, parse_bicep, unwrap
+from tests.bicep_model import INFRA, Infra, accessor_chain, mutated_infra, parse_bicep, unwrap
 
 
 @pytest.fixture(scope="module")
@@ -641,6 +645,49 @@ def check_arm_types(infra: Infra, index: TypeIndex) -> list[str]:
     return problems
 
 
+#: ``${symbol.a.b}`` inside a string literal (pycep leaves interpolations as text).
+READ_IN_STRING = re.compile(r"\$\{([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)\}")
+
+
+def property_reads(tree: dict[str, Any]) -> list[list[str]]:
+    """Every ``symbol.a.b`` read in a parsed file: accessor expressions and interpolations."""
+    found: list[list[str]] = []
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            chain = accessor_chain(node) if is_expression(node) else None
+            if chain:
+                found.append(chain)
+            else:
+                stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str) and not isinstance(node, BicepElement):
+            found.extend(match.split(".") for match in READ_IN_STRING.findall(node))
+    return found
+
+
+def check_reads(infra: Infra, index: TypeIndex) -> list[str]:
+    """``file: symbol.path: message`` for every read of a resource property the schema lacks."""
+    problems = []
+    for bicep_file in infra.files.values():
+        resources = bicep_file.tree.get("resources") or {}
+        for head, *names in property_reads(bicep_file.tree):
+            if head not in resources or not names:
+                continue
+            res = resources[head]
+            try:
+                finding = check_read(
+                    index, res["type"], res["api_version"], unwrap(res["config"]), names
+                )
+            except UnknownResourceType:
+                continue  # check_arm_types reports it
+            if finding is not None:
+                problems.append(f"{bicep_file.rel}: {head}.{finding.path}: {finding.message}")
+    return problems
+
+
 @pytest.fixture(scope="module")
 def infra() -> Infra:
     return Infra(INFRA)
@@ -658,6 +705,55 @@ def test_every_resource_type_and_version_in_infra_is_vendored(
 def test_every_resource_body_in_infra_type_checks(infra: Infra, index: TypeIndex) -> None:
     assert len(list(infra.resources())) >= 25
     assert check_arm_types(infra, index) == []
+
+
+def test_every_resource_property_read_in_infra_exists(infra: Infra, index: TypeIndex) -> None:
+    reads = [r for f in infra.files.values() for r in property_reads(f.tree)]
+    assert ["site", "properties", "defaultHostName"] in reads
+    assert ["appInsights", "properties", "ConnectionString"] in reads  # an interpolation
+    assert ["storage", "properties", "primaryEndpoints", "blob"] in reads
+    assert check_reads(infra, index) == []
+
+
+def test_reads_of_missing_or_write_only_properties(index: TypeIndex) -> None:
+    def read(type_name: str, names: str, body: dict[str, Any] | None = None) -> str | None:
+        type_name, _, version = type_name.partition("@")
+        finding = check_read(index, type_name, version, body or {}, names.split("."))
+        return None if finding is None else f"{finding.kind} {finding}"
+
+    sites = "Microsoft.Web/sites@2024-04-01"
+    assert read(sites, "properties.defaultHostName") is None
+    assert read(sites, "properties.defaultHostname") == (
+        'unknown-property properties.defaultHostname: property "defaultHostname" does not '
+        'exist on SiteProperties. Did you mean "defaultHostName"?'
+    )
+    assert read(sites, "properties.cloningInfo") == (
+        'write-only properties.cloningInfo: property "cloningInfo" is write-only: it cannot be read'
+    )
+    assert read(sites, "tags.anything") is None  # additionalProperties
+    config = "Microsoft.Web/sites/config@2024-04-01"
+    assert read(config, "properties.linuxFxVersion", {"name": "web"}) is None
+    assert (
+        read(config, "properties.linuxFxVersion", {"name": "appsettings"}) is None
+    )  # a string map
+    assert read(config, "properties.linuxFxVersio", {"name": "web"}) == (
+        'unknown-property properties.linuxFxVersio: property "linuxFxVersio" does not exist on '
+        'SiteConfig. Did you mean "linuxFxVersion"?'
+    )
+    assert read(config, "properties.anything", {"name": BicepElement("configName")}) is None
+
+
+def test_reads_check_reports_a_broken_copy(infra: Infra, index: TypeIndex, tmp_path: Path) -> None:
+    broken = mutated_infra(
+        tmp_path,
+        "core/identity.bicep",
+        "identity.properties.clientId",
+        "identity.properties.clientID",
+    )
+    assert check_reads(broken, index) == [
+        'core/identity.bicep: identity.properties.clientID: property "clientID" does not exist '
+        'on UserAssignedIdentityProperties. Did you mean "clientId"?'
+    ]
 
 
 MUTATIONS = [
