@@ -1,7 +1,8 @@
 """The HTTP API under ``/api`` (FastAPI): served by the Functions host through
 ``AsgiFunctionApp`` in Azure and by uvicorn in ``python -m shared serve``.
 
-Modules: :mod:`~shared.api.principal` (who calls), :mod:`~shared.api.access` (role rules),
+Modules: :mod:`~shared.api.entra` (token checks), :mod:`~shared.api.principal` (who calls),
+:mod:`~shared.api.access` (authentication and role rules),
 :mod:`~shared.api.errors` (error shape), :mod:`~shared.api.schemas` (bodies), one router
 per resource (``connections_routes``, ``oauth_callback``, ``exports_routes`` with
 ``export_records``, ``runs_routes``, ``erasures_routes``). The OpenAPI document is served at
@@ -10,7 +11,6 @@ per resource (``connections_routes``, ``oauth_callback``, ``exports_routes`` wit
 
 from __future__ import annotations
 
-import azure.functions as func
 from fastapi import FastAPI
 
 from shared.api import (
@@ -33,9 +33,9 @@ def create_api() -> FastAPI:
         version=API_VERSION,
         description=(
             "Management API: Snapchat connections, exports of Customer Insights segments to "
-            "Snapchat Customer List audiences, runs and erasures. Callers are authenticated "
-            "by App Service Authentication (Entra ID) with the app roles Admin, Contributor "
-            'and Viewer; errors are `{"error": {"code", "message"}}`.'
+            "Snapchat Customer List audiences, runs and erasures. Callers prove who they are "
+            "with a Microsoft Entra ID token the app verifies, and hold one of the app roles "
+            'Admin, Contributor and Viewer; errors are `{"error": {"code", "message"}}`.'
         ),
         openapi_url="/api/openapi.json",
         docs_url=None,
@@ -51,10 +51,3 @@ def create_api() -> FastAPI:
     ):
         api.include_router(module.router)
     return api
-
-
-def oauth_callback_response(req: func.HttpRequest) -> func.HttpResponse:
-    """The Snap OAuth redirect target for the Functions route (ANONYMOUS; see
-    :mod:`shared.api.oauth_callback`): 200 HTML page, or a JSON error."""
-    outcome = oauth_callback.callback_outcome(req.headers, req.params)
-    return func.HttpResponse(outcome.body, status_code=outcome.status, mimetype=outcome.media_type)
