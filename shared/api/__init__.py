@@ -5,8 +5,8 @@ Modules: :mod:`~shared.api.entra` (token checks), :mod:`~shared.api.principal` (
 :mod:`~shared.api.access` (authentication and role rules),
 :mod:`~shared.api.errors` (error shape), :mod:`~shared.api.schemas` (bodies), one router
 per resource (``connections_routes``, ``oauth_callback``, ``exports_routes`` with
-``export_records``, ``runs_routes``, ``erasures_routes``). The OpenAPI document is served at
-``/api/openapi.json``.
+``export_records``, ``runs_routes``, ``erasures_routes``, ``diagnostics_routes``). The
+OpenAPI document is served at ``/api/openapi.json``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from shared.api import (
     connections_routes,
+    diagnostics_routes,
     erasures_routes,
     exports_routes,
     oauth_callback,
@@ -48,6 +49,7 @@ def create_api() -> FastAPI:
         exports_routes,
         runs_routes,
         erasures_routes,
+        diagnostics_routes,
     ):
         api.include_router(module.router)
     return api

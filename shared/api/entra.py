@@ -158,6 +158,14 @@ def verify_token(token: str, config: EntraConfig) -> dict[str, Any]:
     return claims
 
 
+def signing_keys(config: EntraConfig) -> int:
+    """How many signing keys the tenant publishes (fetched now); :class:`KeysUnavailable`."""
+    try:
+        return len(_key_set(config.keys_url).get_signing_keys(refresh=True))
+    except jwt.PyJWKClientError:
+        raise KeysUnavailable("the tenant's signing keys could not be fetched") from None
+
+
 def presented_tokens(headers: Mapping[str, str]) -> list[str]:
     """The tokens a request carries, in the order to try them: the bearer token, then the
     token-store headers. ``headers`` is a case-insensitive mapping."""
