@@ -7,7 +7,7 @@
 //   app/rbac.bicep           role assignments in this resource group
 //   app/exports-access.bicep read-only access to the exports container (maybe another resource group)
 //   app/function-app.bicep   Flex Consumption plan, function app and its app settings
-//   app/auth.bicep           App Service Authentication (Entra ID, Return401)
+//   app/auth.bicep           App Service Authentication (Entra ID sign-in in front of the app)
 //
 // Plain resource declarations only (no registry modules), so `bicep build` works offline.
 // Deploy: docs/deploy.md.
@@ -301,6 +301,9 @@ module functionApp 'app/function-app.bicep' = {
     snapchatRetryBudgetSeconds: snapchatRetryBudgetSeconds
     snapchatRequestTimeoutSeconds: snapchatRequestTimeoutSeconds
     authClientCredentialInVault: authClientCredentialInVault
+    authClientId: authClientId
+    authTenantId: authTenantId
+    authAllowedAudiences: authAllowedAudiences
   }
   // Roles first, so the host starts with access to storage, vaults and telemetry.
   dependsOn: [
