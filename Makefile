@@ -4,15 +4,24 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
+# The Python worker's indexing code, for tests/test_worker_indexing.py only (never deployed).
+# Its wheel requires Python 3.13; its loader runs on 3.11 without its dependencies.
+WORKER_RUNTIME := .tools/azure-functions-runtime
+STAMP_WORKER := $(WORKER_RUNTIME)/.installed
 
 .PHONY: deps test lint typecheck unit demo bench bench-small serve sandbox clean
 
-deps: $(STAMP_PY) $(STAMP_NODE)
+deps: $(STAMP_PY) $(STAMP_NODE) $(STAMP_WORKER)
 
 $(STAMP_PY): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(STAMP_WORKER): $(STAMP_PY)
+	$(PY) -m pip install --quiet --no-deps --ignore-requires-python --upgrade \
+		--target $(WORKER_RUNTIME) azure-functions-runtime==1.3.0
 	touch $@
 
 $(STAMP_NODE): package.json package-lock.json
@@ -51,5 +60,5 @@ sandbox: deps
 	$(PY) -m shared.snap_sandbox --port 8765
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

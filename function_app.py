@@ -1,27 +1,32 @@
 """Azure Functions entry point (Python v2 model): triggers only; logic lives in ``shared/``.
 
-* ``http_app_func`` (ASGI): the management and run API under ``/api`` (FastAPI app from
-  :mod:`shared.api`), function-key auth plus App Service Authentication in Azure.
-* ``snapchat_oauth_callback``: Snap redirects the browser here with ``?code=&state=``.
-  It is ANONYMOUS because the Functions host reads a ``code`` query parameter as a function
-  key; the single-use ``state`` bound to the admin who started the sign-in protects it.
+* ``http_app_func`` (ASGI, route ``/{*route}``): the whole HTTP surface under ``/api`` (FastAPI
+  app from :mod:`shared.api`), the Snap OAuth callback included. It is ANONYMOUS at the host:
+  every request is authenticated by the app itself, which verifies the caller's Microsoft Entra
+  ID token (:mod:`shared.api.entra`). A function key would add no identity and would have to
+  be handed to every admin for the sign-in link and the console; and at ``FUNCTION`` level the
+  host would read Snap's ``?code=`` on the OAuth callback as a function key. With one HTTP
+  function no route can shadow another (the host tries functions in name order and the first
+  matching template wins: ``tests/test_host_routing.py`` models that rule).
 * ``scheduled_refresh``: timer on ``%REFRESH_SCHEDULE%`` (6-field NCRONTAB, UTC).
 * ``run_step`` / ``upload_batch``: queue triggers on ``%RUN_QUEUE_NAME%`` / ``%BATCH_QUEUE_NAME%``.
 * ``run_step_poison`` / ``upload_batch_poison``: record messages that kept failing.
+
+Importing this module reads no setting and opens no connection, with one exception: it
+refuses to load (raises :class:`~shared.config.ConfigError`) when a local-development
+authentication setting is set on an Azure host (:func:`shared.config.refuse_local_auth_in_azure`).
 """
 
 import azure.functions as func
 
 from shared import triggers
-from shared.api import create_api, oauth_callback_response
+from shared.api import create_api
+from shared.config import refuse_local_auth_in_azure
+
+refuse_local_auth_in_azure()
 
 api = create_api()
-app = func.AsgiFunctionApp(app=api, http_auth_level=func.AuthLevel.FUNCTION)
-
-
-@app.route(route="oauth/snapchat/callback", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def snapchat_oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
-    return oauth_callback_response(req)
+app = func.AsgiFunctionApp(app=api, http_auth_level=func.AuthLevel.ANONYMOUS)
 
 
 @app.timer_trigger(

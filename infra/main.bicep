@@ -7,7 +7,7 @@
 //   app/rbac.bicep           role assignments in this resource group
 //   app/exports-access.bicep read-only access to the exports container (maybe another resource group)
 //   app/function-app.bicep   Flex Consumption plan, function app and its app settings
-//   app/auth.bicep           App Service Authentication (Entra ID, Return401)
+//   app/auth.bicep           App Service Authentication (Entra ID sign-in in front of the app)
 //
 // Plain resource declarations only (no registry modules), so `bicep build` works offline.
 // Deploy: docs/deploy.md.
@@ -36,7 +36,7 @@ param tags object = {}
 // Scale (Flex Consumption)
 // ---------------------------------------------------------------------------------------------
 
-@description('Maximum on-demand instances per function scale group. Snap allows ~10 requests/s per token: keep maximumInstanceCount x worker processes per instance (FUNCTIONS_WORKER_PROCESS_COUNT, default 1) x SNAPCHAT_MAX_REQUESTS_PER_SECOND under it (docs/deploy.md).')
+@description('Maximum on-demand instances per function scale group (each queue function and the HTTP group scale apart). The Snap request rate does not grow with it: every instance reserves its send times in one schedule in host storage (docs/deploy.md).')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 1
@@ -118,7 +118,7 @@ param snapchatApiUrl string = 'https://adsapi.snapchat.com'
 @description('SNAPCHAT_ACCOUNTS_URL')
 param snapchatAccountsUrl string = 'https://accounts.snapchat.com'
 
-@description('SNAPCHAT_MAX_REQUESTS_PER_SECOND: requests per second one instance sends per access token.')
+@description('SNAPCHAT_MAX_REQUESTS_PER_SECOND: requests per second the whole app sends per Snap connection (access token); twice that across connections. Snap allows about 10 and 20.')
 param snapchatMaxRequestsPerSecond string = '8'
 
 @description('SNAPCHAT_RETRY_BUDGET_SECONDS')
@@ -301,6 +301,9 @@ module functionApp 'app/function-app.bicep' = {
     snapchatRetryBudgetSeconds: snapchatRetryBudgetSeconds
     snapchatRequestTimeoutSeconds: snapchatRequestTimeoutSeconds
     authClientCredentialInVault: authClientCredentialInVault
+    authClientId: authClientId
+    authTenantId: authTenantId
+    authAllowedAudiences: authAllowedAudiences
   }
   // Roles first, so the host starts with access to storage, vaults and telemetry.
   dependsOn: [

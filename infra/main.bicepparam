@@ -21,10 +21,11 @@ param exportsStorageAccountResourceGroup = readEnvironmentVariable('EXPORTS_RESO
 param exportsContainerName = readEnvironmentVariable('EXPORTS_CONTAINER', 'customer-insights')
 param exportsPrefix = readEnvironmentVariable('EXPORTS_PREFIX', '')
 
-// Scale: Snap allows about 10 requests/s per access token. Each worker process limits itself to
-// snapchatMaxRequestsPerSecond (host.json batchSize only bounds concurrency inside that limit),
-// so the worst case per token is maximumInstanceCount x worker processes per instance
-// (FUNCTIONS_WORKER_PROCESS_COUNT, 1 unless set) x snapchatMaxRequestsPerSecond.
+// Scale: Snap allows about 10 requests/s per access token and 20 per app. Every process of
+// every instance of every scale group reserves its Snap send times in one schedule in host
+// storage, so the app as a whole sends at most snapchatMaxRequestsPerSecond per connection
+// (and twice that across connections) whatever maximumInstanceCount is. More instances speed
+// up reading and hashing, and several connections' uploads, never one connection's rate.
 param maximumInstanceCount = 1
 param instanceMemoryMB = 2048
 param snapchatMaxRequestsPerSecond = '8'

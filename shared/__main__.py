@@ -1,4 +1,4 @@
-"""Command line: ``python -m shared dry-run ...`` and ``python -m shared serve ...``."""
+"""Command line: ``python -m shared dry-run ...``, ``verify-deployment ...`` and ``serve ...``."""
 
 from __future__ import annotations
 
@@ -53,6 +53,12 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(port=args.port, processes=args.processes)
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from shared.verify_deployment import main as verify
+
+    return verify(args.url, token_env=args.token_env, client_id=args.client_id)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     parser = argparse.ArgumentParser(prog="python -m shared")
@@ -72,6 +78,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     dry.add_argument("--segment", help="entity of model.json (needed when there are several)")
     dry.add_argument("--hashes-out", help="write SCHEMA<TAB>hash lines, sorted")
     dry.set_defaults(handler=_dry_run)
+
+    verify = commands.add_parser(
+        "verify-deployment", help="check a deployed app (authentication, callback, settings)"
+    )
+    verify.add_argument("url", help="the app's address, e.g. https://<app>.azurewebsites.net")
+    verify.add_argument(
+        "--client-id",
+        help="client id of the app's Entra registration: get an Admin token from `az login`",
+    )
+    verify.add_argument("--token-env", help="environment variable holding an Admin access token")
+    verify.set_defaults(handler=_verify)
 
     serve = commands.add_parser("serve", help="run the app locally against Azurite")
     serve.add_argument("--port", type=int, default=7071)

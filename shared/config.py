@@ -49,6 +49,15 @@ APP_SETTINGS: dict[str, str | None] = {
     "SNAPCHAT_MAX_REQUESTS_PER_SECOND": "8",
     "SNAPCHAT_RETRY_BUDGET_SECONDS": "120",
     "SNAPCHAT_REQUEST_TIMEOUT_SECONDS": "60",
+    # Who may call the API: Microsoft Entra ID tokens verified by the app (shared.api.entra).
+    # AUTH_MODE "entra" in Azure; "local" (never in Azure) trusts X-MS-CLIENT-PRINCIPAL as
+    # sent and, with LOCAL_DEV_ROLES, lets requests without identity act as a local user.
+    "AUTH_MODE": "entra",
+    "LOCAL_DEV_ROLES": None,
+    "ENTRA_TENANT_ID": None,
+    "ENTRA_CLIENT_ID": None,
+    "ENTRA_AUDIENCES": None,
+    "ENTRA_AUTHORITY": "https://login.microsoftonline.com",
     # Secrets and the public address of the app (OAuth redirect).
     "KEY_VAULT_URI": None,
     "LOCAL_SECRETS_FILE": ".local/secrets.json",
@@ -62,9 +71,46 @@ AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
 
 DEVELOPMENT_STORAGE = "UseDevelopmentStorage=true"
 
+#: Values of ``AUTH_MODE``.
+AUTH_MODE_ENTRA = "entra"
+AUTH_MODE_LOCAL = "local"
+
 
 class ConfigError(RuntimeError):
     """A setting is missing or unusable. The message names the setting, never its value."""
+
+
+def on_azure_host(environ: Mapping[str, str] | None = None) -> bool:
+    """True when a marker of the App Service / Functions host is in the environment
+    (``WEBSITE_INSTANCE_ID``, ``WEBSITE_SITE_NAME``: set by the platform on every instance,
+    https://learn.microsoft.com/azure/app-service/reference-app-settings)."""
+    env = os.environ if environ is None else environ
+    return any(env.get(m) for m in AZURE_HOST_MARKERS)
+
+
+def refuse_local_auth_in_azure(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse to run on an Azure host with a local-development authentication setting.
+
+    ``AUTH_MODE=local`` trusts an identity header any caller can write, and
+    ``LOCAL_DEV_ROLES`` grants roles to callers without any identity: both are for a developer's
+    machine only. Called when ``function_app`` is imported, so the host fails to load the app
+    (nothing is served) rather than serve it open. Reads the environment only (app settings are
+    environment variables in Azure). Raises :class:`ConfigError` naming the setting.
+    """
+    env = os.environ if environ is None else environ
+    if not on_azure_host(env):
+        return
+    mode = (env.get("AUTH_MODE") or AUTH_MODE_ENTRA).strip().lower()
+    if mode != AUTH_MODE_ENTRA:
+        raise ConfigError(
+            f"app setting AUTH_MODE must be '{AUTH_MODE_ENTRA}' on Azure; the local mode "
+            "trusts identity headers any caller can forge"
+        )
+    if (env.get("LOCAL_DEV_ROLES") or "").strip():
+        raise ConfigError(
+            "app setting LOCAL_DEV_ROLES is for local development only and must not be set on "
+            "Azure: it gives every caller without an identity those roles"
+        )
 
 
 def _local_settings_values(path: Path) -> Mapping[str, str]:
@@ -135,7 +181,33 @@ class Settings:
     @property
     def running_in_azure(self) -> bool:
         """True when a marker of the App Service / Functions host is in the environment."""
-        return any(os.environ.get(m) for m in AZURE_HOST_MARKERS)
+        return on_azure_host()
+
+    @property
+    def auth_mode(self) -> str:
+        """``entra`` (tokens verified by the app) or ``local`` (development only).
+
+        ``LOCAL_DEV_ROLES`` implies ``local``. :class:`ConfigError` for another value, and for
+        the local mode on an Azure host (see :func:`refuse_local_auth_in_azure`).
+        """
+        mode = (self.get("AUTH_MODE") or AUTH_MODE_ENTRA).strip().lower()
+        if mode not in (AUTH_MODE_ENTRA, AUTH_MODE_LOCAL):
+            raise ConfigError(
+                f"app setting AUTH_MODE must be '{AUTH_MODE_ENTRA}' or '{AUTH_MODE_LOCAL}'"
+            )
+        if self.get("LOCAL_DEV_ROLES"):
+            mode = AUTH_MODE_LOCAL
+        if mode == AUTH_MODE_LOCAL:
+            roles = self.get("LOCAL_DEV_ROLES") or ""
+            refuse_local_auth_in_azure({**os.environ, "AUTH_MODE": mode, "LOCAL_DEV_ROLES": roles})
+        return mode
+
+    @property
+    def local_dev_roles(self) -> tuple[str, ...]:
+        """Roles of the local user that requests without identity act as (``LOCAL_DEV_ROLES``,
+        comma-separated, e.g. ``Admin`` or ``Viewer``); empty when unset."""
+        raw = self.get("LOCAL_DEV_ROLES") or ""
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
 
     @property
     def storage_connection_string(self) -> str | None:

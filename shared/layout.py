@@ -9,6 +9,7 @@ State container (``STATE_CONTAINER``; kept)::
     snapshots/<export_id>/<run_id>/<SCHEMA>/<partition>.bin           (hashes last sent)
     erasures/<SCHEMA>/<hex digest>.json                               (erasures, by hash only)
     oauth-states/<state>.json                                         (pending sign-ins)
+    rate-limits/snapchat.json                      (next Snap send time per connection and app)
 
 Staging container (``STAGING_CONTAINER``; deleted after each run, lifecycle rule after 7 days)::
 
@@ -74,6 +75,10 @@ def erasure(schema: Schema, digest_hex: str) -> str:
 
 
 ERASURES_PREFIX = "erasures/"
+
+
+#: The send times of every Snap request (:class:`shared.snapchat.rate_limit.SharedRateLimiter`).
+SNAPCHAT_RATE_SCHEDULE = "rate-limits/snapchat.json"
 
 
 def oauth_state(state: str) -> str:

@@ -3,7 +3,7 @@
 It does what the Functions host does for this app, calling the very functions declared in
 ``function_app.py``:
 
-* serves the ASGI app (``/api``) and the OAuth callback with uvicorn on 127.0.0.1 only;
+* serves the ASGI app of ``http_app_func`` (all of ``/api``) with uvicorn on 127.0.0.1 only;
 * polls the run and batch queues and their poison queues (base64 messages), hands each
   message to its queue-triggered function as an ``azure.functions.queue.QueueMessage`` with
   its ``dequeue_count``, deletes it on success, makes it visible again after a failure, and
@@ -360,11 +360,11 @@ def serve(port: int = 7071, host: str = "127.0.0.1", processes: int | None = Non
     worker.start()
     timer = TimerThread(settings.require("REFRESH_SCHEDULE"))
     timer.start()
-    from shared.local_asgi import local_app
+    import function_app
 
     log.info("serving http://%s:%d/api (queues and timer running)", host, port)
     try:
-        uvicorn.run(local_app(), host=host, port=port, log_level="warning")
+        uvicorn.run(function_app.api, host=host, port=port, log_level="warning")
     finally:
         timer.stop()
         pump.stop()

@@ -9,12 +9,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from shared import layout
 from shared.cdm_export import ExportStore
 from shared.config import Settings, get_settings
 from shared.queues import StorageQueueSender
 from shared.secrets import SecretStore, refresh_token_secret_name, secret_store
 from shared.snapchat import AccessTokenCache, RefreshTokenStore, SnapchatClient, SnapOAuth
-from shared.snapchat.rate_limit import shared_limiter
+from shared.snapchat.rate_limit import SharedRateLimiter
 from shared.state_store import StateStore
 from shared.storage_clients import (
     BlobExportStore,
@@ -53,7 +54,9 @@ class Services:
         )
 
     def snapchat(self, connection_id: str) -> SnapchatClient:
-        """The Snap API client of a connection: one token cache, one shared rate limiter."""
+        """The Snap API client of a connection: one token cache, and the deployment-wide rate
+        schedule in host storage (``SNAPCHAT_MAX_REQUESTS_PER_SECOND`` per connection, twice
+        that for the app)."""
         with self._lock:
             client = self._clients.get(connection_id)
             if client is None:
@@ -65,7 +68,13 @@ class Services:
                 client = SnapchatClient(
                     self.settings.snapchat_api_url,
                     AccessTokenCache(self.oauth(), store),
-                    rate_limiter=shared_limiter(connection_id, self.settings.snapchat_max_rps),
+                    rate_limiter=SharedRateLimiter(
+                        self.state,
+                        layout.SNAPCHAT_RATE_SCHEDULE,
+                        connection_id,
+                        self.settings.snapchat_max_rps,
+                        2 * self.settings.snapchat_max_rps,
+                    ),
                     timeout_s=self.settings.snapchat_timeout_s,
                     retry_budget_s=self.settings.snapchat_retry_budget_s,
                 )

@@ -7,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import azure.functions as func
+import httpx
 import requests
 from fastapi.testclient import TestClient
 
@@ -67,16 +67,10 @@ def code_and_state(authorize_url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(location.query).items()}
 
 
-def call_function_callback(params: dict[str, str], headers: dict[str, str]) -> func.HttpResponse:
-    """Call the Functions route ``snapchat_oauth_callback`` as the host would."""
-    request = func.HttpRequest(
-        method="GET",
-        url="http://127.0.0.1:7071" + CALLBACK,
-        headers=headers,
-        params=params,
-        body=b"",
-    )
-    return function_app.snapchat_oauth_callback(request)
+def call_callback(params: dict[str, str], headers: dict[str, str]) -> httpx.Response:
+    """Finish a sign-in at ``/api/oauth/snapchat/callback`` as Snap's redirect does (through
+    ``http_app_func``, the one HTTP function, as in Azure)."""
+    return api_client().get(CALLBACK, params=params, headers=headers)
 
 
 def sign_in(client: TestClient, connection_id: str, headers: dict[str, str] = ADMIN) -> None:

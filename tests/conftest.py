@@ -72,6 +72,9 @@ def settings(storage_connection_string: str, sandbox: SnapSandbox, tmp_path: Pat
         "PUBLIC_BASE_URL": "http://127.0.0.1:7071",
         "DEFAULT_PHONE_REGION": "US",
         "REFRESH_SCHEDULE": "0 0 3 * * *",
+        # The API tests identify callers with X-MS-CLIENT-PRINCIPAL headers (tests/api_support),
+        # trusted only in the local mode; tests/test_api_entra.py covers AUTH_MODE=entra.
+        "AUTH_MODE": "local",
     }
     return Settings.from_env({}, local_settings=None, overrides=values)
 

@@ -16,7 +16,7 @@ from tests.api_support import (
     CONTRIBUTOR,
     OTHER_ADMIN,
     api_client,
-    call_function_callback,
+    call_callback,
     code_and_state,
     export_body,
     ready_connection,
@@ -141,12 +141,12 @@ def test_bad_reused_expired_and_foreign_states_give_400_and_store_nothing(
     malformed = client.get(CALLBACK, params={**params, "state": "../exports/x"}, headers=ADMIN)
     assert malformed.status_code == 400
     assert client.get(CALLBACK, params={"code": params["code"]}, headers=ADMIN).status_code == 400
-    foreign = call_function_callback(params, OTHER_ADMIN)
-    assert foreign.status_code == 400 and b"another user" in foreign.get_body()
+    foreign = call_callback(params, OTHER_ADMIN)
+    assert foreign.status_code == 400 and b"another user" in foreign.content
     _not_signed_in(services, connection_id)
 
     # The owner completes it once; the same state again is refused.
-    assert call_function_callback(params, ADMIN).status_code == 200
+    assert call_callback(params, ADMIN).status_code == 200
     services.secrets.delete(refresh_token_secret_name(connection_id))
     reused = client.get(CALLBACK, params=params, headers=ADMIN)
     assert reused.status_code == 400 and reused.json()["error"]["code"] == "invalid_state"
@@ -178,18 +178,18 @@ def test_a_code_snap_refuses_or_a_denied_consent_stores_nothing(
     _not_signed_in(services, connection_id)
 
     params = code_and_state(snap_redirect(client, connection_id, ADMIN) + "&sandbox_deny=true")
-    denied = call_function_callback(params, ADMIN)
-    assert denied.status_code == 400 and b"access_denied" in denied.get_body()
+    denied = call_callback(params, ADMIN)
+    assert denied.status_code == 400 and b"access_denied" in denied.content
     _not_signed_in(services, connection_id)
 
 
 def test_callback_needs_an_administrator(services: Services, sandbox: SnapSandbox) -> None:
     connection_id = create(services)
     params = code_and_state(snap_redirect(api_client(), connection_id, ADMIN))
-    assert call_function_callback(params, {}).status_code == 401
-    assert call_function_callback(params, CONTRIBUTOR).status_code == 403
+    assert call_callback(params, {}).status_code == 401
+    assert call_callback(params, CONTRIBUTOR).status_code == 403
     _not_signed_in(services, connection_id)
-    assert call_function_callback(params, ADMIN).status_code == 200
+    assert call_callback(params, ADMIN).status_code == 200
 
 
 def test_deleting_a_connection_removes_secrets_and_deactivates_its_exports(

@@ -11,7 +11,7 @@ from tests.api_support import (
     ADMIN,
     VIEWER,
     api_client,
-    call_function_callback,
+    call_callback,
     code_and_state,
     export_body,
     snap_redirect,
@@ -39,14 +39,14 @@ def test_connection_to_audience_over_http(
     assert connection["privacy_consent"]["at"].endswith("Z")
 
     # 2. Sign in with Snapchat: the API redirects to the sandbox's authorize page, which
-    #    consents and redirects to the callback (the Functions route, as in Azure).
+    #    consents and redirects to the callback (served by http_app_func, as in Azure).
     params = code_and_state(snap_redirect(client, connection_id, ADMIN))
-    page = call_function_callback(params, ADMIN)
-    assert page.status_code == 200, page.get_body()
-    assert page.mimetype == "text/html"
-    assert b"Snapchat sign-in complete for Snapchat EU" in page.get_body()
+    page = call_callback(params, ADMIN)
+    assert page.status_code == 200, page.content
+    assert page.headers["content-type"].startswith("text/html")
+    assert b"Snapchat sign-in complete for Snapchat EU" in page.content
     token = services.secrets.get(refresh_token_secret_name(connection_id))
-    assert token and token not in page.get_body().decode()
+    assert token and token not in page.content.decode()
     signed_in = client.get(f"/api/connections/{connection_id}", headers=ADMIN).json()
     assert signed_in["status"] == "missing_export_user"
     assert signed_in["signed_in"]["id"] == "oid-admin"

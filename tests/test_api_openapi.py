@@ -36,12 +36,12 @@ def test_openapi_document_is_valid_and_lists_every_route() -> None:
     assert spec["openapi"].startswith("3.")
     listed = {(method, path) for path, ops in spec["paths"].items() for method in ops}
     assert listed == ROUTES
-    scheme = spec["components"]["securitySchemes"]["AppServiceAuthentication"]
-    assert scheme == {**scheme, "type": "apiKey", "in": "header", "name": "X-MS-CLIENT-PRINCIPAL"}
+    scheme = spec["components"]["securitySchemes"]["EntraID"]
+    assert scheme == {**scheme, "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     for path, ops in spec["paths"].items():
         for method, operation in ops.items():
             assert operation.get("summary") and operation.get("tags"), (method, path)
-            assert operation["security"] == [{"AppServiceAuthentication": []}], (method, path)
+            assert operation["security"] == [{"EntraID": []}], (method, path)
             errors = {s: r for s, r in operation["responses"].items() if s.startswith("4")}
             assert "401" in errors and "403" in errors, (method, path)
             for status, response in errors.items():

@@ -124,6 +124,9 @@ LOCAL_ONLY_SETTINGS = {
     "EXPORTS_CONNECTION_STRING": "local exports; Azure uses EXPORTS_ACCOUNT_URL",
     # File-backed token store for local runs; Azure uses Key Vault (KEY_VAULT_URI).
     "LOCAL_SECRETS_FILE": "local token store; Azure uses KEY_VAULT_URI",
+    # Local development identity: the app refuses to start on Azure with either.
+    "AUTH_MODE": "local identity mode; Azure verifies Entra ID tokens",
+    "LOCAL_DEV_ROLES": "local user roles; never in Azure",
 }
 
 #: Settings the platform reads (not the Python code), so they are not in APP_SETTINGS.
@@ -819,8 +822,14 @@ def check_auth(infra: Infra) -> list[str]:
     validation = props.get("globalValidation") or {}
     if validation.get("requireAuthentication") is not True:
         problems.append("globalValidation.requireAuthentication must be true")
-    if validation.get("unauthenticatedClientAction") != "Return401":
-        problems.append("globalValidation.unauthenticatedClientAction must be Return401")
+    # Browsers are sent to sign in, API calls without a token refused (never let through).
+    if validation.get("unauthenticatedClientAction") not in ("Return401", "RedirectToLoginPage"):
+        problems.append(
+            "globalValidation.unauthenticatedClientAction must be Return401 or RedirectToLoginPage"
+        )
+    # The app verifies a browser session's ID token, which only the token store hands it.
+    if ((props.get("login") or {}).get("tokenStore") or {}).get("enabled") is not True:
+        problems.append("login.tokenStore.enabled must be true (the app verifies the ID token)")
     aad = (props.get("identityProviders") or {}).get("azureActiveDirectory") or {}
     if aad.get("enabled") is not True:
         problems.append("the azureActiveDirectory provider must be enabled")
@@ -1283,11 +1292,19 @@ MUTATIONS = [
     ),
     pytest.param(
         "app/auth.bicep",
-        "unauthenticatedClientAction: 'Return401'",
+        "unauthenticatedClientAction: 'RedirectToLoginPage'",
         "unauthenticatedClientAction: 'AllowAnonymous'",
         check_auth,
-        "Return401",
+        "Return401 or RedirectToLoginPage",
         id="anonymous-allowed",
+    ),
+    pytest.param(
+        "app/auth.bicep",
+        "enabled: true\n      }\n      preserveUrlFragmentsForLogins",
+        "enabled: false\n      }\n      preserveUrlFragmentsForLogins",
+        check_auth,
+        "tokenStore",
+        id="token-store-off",
     ),
     pytest.param(
         "app/auth.bicep",

@@ -1,12 +1,13 @@
-// App Service Authentication ("Easy Auth") with Microsoft Entra ID in front of the whole app.
-// Unauthenticated requests get 401; the code then checks the app roles (Admin, Contributor,
-// Viewer) in X-MS-CLIENT-PRINCIPAL. The app registration and its roles are created
-// out of band (docs/deploy.md, infra/entra-app-roles.json); this module only points at it.
+// App Service Authentication ("Easy Auth") with Microsoft Entra ID in front of the whole app:
+// a browser without a session is sent to sign in; a script sends an Entra access token. It is
+// a first layer only. The app verifies every caller itself (shared/api/entra.py): the
+// bearer token, or the ID token this layer's token store adds to a signed-in browser's
+// requests (X-MS-TOKEN-AAD-ID-TOKEN), and reads the app roles (Admin, Contributor, Viewer)
+// from it. X-MS-CLIENT-PRINCIPAL is not trusted. The app registration and its roles are
+// created out of band (docs/deploy.md, infra/entra-app-roles.json).
 //
-// The Snap OAuth callback (/api/oauth/snapchat/callback) stays behind Easy Auth too: Snap
-// redirects the admin's browser there, and that browser carries the Easy Auth session cookie
-// it got when the admin signed in at /.auth/login/aad, so the callback is reachable by the
-// signed-in admin and by nobody else.
+// The Snap OAuth callback (/api/oauth/snapchat/callback) stays behind this layer too: Snap
+// redirects the admin's browser there, with the session of the admin who started the sign-in.
 
 @description('Name of the function app.')
 param siteName string
@@ -52,7 +53,9 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     }
     globalValidation: {
       requireAuthentication: true
-      unauthenticatedClientAction: 'Return401'
+      // Browsers are sent to sign in; requests with X-Requested-With: XMLHttpRequest get 401
+      // (https://learn.microsoft.com/azure/app-service/overview-authentication-authorization).
+      unauthenticatedClientAction: 'RedirectToLoginPage'
       redirectToProvider: 'azureactivedirectory'
     }
     httpSettings: {
@@ -77,9 +80,10 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
       }
     }
     login: {
-      // Tokens are not needed by the code; only the session cookie and X-MS-CLIENT-PRINCIPAL.
+      // The token store gives the app a signed-in browser's ID token to verify
+      // (https://learn.microsoft.com/azure/app-service/configure-authentication-oauth-tokens).
       tokenStore: {
-        enabled: false
+        enabled: true
       }
       preserveUrlFragmentsForLogins: false
     }

@@ -108,6 +108,15 @@ param snapchatRequestTimeoutSeconds string
 @description('True when the Entra app registration used by App Service Authentication has a client credential stored in the config vault.')
 param authClientCredentialInVault bool = false
 
+@description('ENTRA_CLIENT_ID: application (client) id of the Entra app registration whose tokens the app accepts.')
+param authClientId string
+
+@description('ENTRA_TENANT_ID: tenant of that app registration.')
+param authTenantId string
+
+@description('ENTRA_AUDIENCES: accepted token audiences; empty for api://<client id> and <client id>.')
+param authAllowedAudiences array = []
+
 // Names of Key Vault secrets (names only, never values) and of the app setting that carries
 // the Entra client credential to App Service Authentication.
 var snapchatClientSecretVaultName = 'snapchat-client-secret'
@@ -224,6 +233,14 @@ var appSettings = union({
   SNAPCHAT_MAX_REQUESTS_PER_SECOND: snapchatMaxRequestsPerSecond
   SNAPCHAT_RETRY_BUDGET_SECONDS: snapchatRetryBudgetSeconds
   SNAPCHAT_REQUEST_TIMEOUT_SECONDS: snapchatRequestTimeoutSeconds
+  // Callers are verified by the app itself (shared/api/entra.py): Entra ID tokens of this
+  // registration, checked against the tenant's keys at ENTRA_AUTHORITY. AUTH_MODE and
+  // LOCAL_DEV_ROLES are never set here (the app refuses to start in Azure with them).
+  ENTRA_TENANT_ID: authTenantId
+  ENTRA_CLIENT_ID: authClientId
+  ENTRA_AUDIENCES: join(authAllowedAudiences, ',')
+  // https://login.microsoftonline.com in the public cloud (no trailing slash).
+  ENTRA_AUTHORITY: substring(environment().authentication.loginEndpoint, 0, length(environment().authentication.loginEndpoint) - 1)
   // Public address of the app: the Snap OAuth redirect URI is built from it.
   PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
 }, authCredentialSettings)

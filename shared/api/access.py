@@ -1,6 +1,13 @@
-"""Who may do what: FastAPI dependencies for the caller and the role rules of the API.
+"""Who may do what: authentication of every request and the role rules of the API.
 
-Rules (Customer Insights' roles, ``research/peers.md`` section 1(a)):
+Authentication (:func:`authenticate`): in Azure (``AUTH_MODE=entra``, the default) only a
+Microsoft Entra ID token verified by the app counts (:mod:`shared.api.entra`); a request
+without one gets 401, whatever identity headers it carries. Locally (``AUTH_MODE=local``, or
+``LOCAL_DEV_ROLES`` set; both refused on an Azure host) the ``X-MS-CLIENT-PRINCIPAL`` header is
+taken as sent, and a request with no identity acts as the local user of ``LOCAL_DEV_ROLES``.
+
+Rules (Customer Insights' roles,
+https://learn.microsoft.com/dynamics365/customer-insights/data/permissions):
 
 * **Admin** may do everything.
 * **Contributor** may read exports and runs; create, change, delete and run exports whose
@@ -8,40 +15,101 @@ Rules (Customer Insights' roles, ``research/peers.md`` section 1(a)):
   or get those connections, seeing only their id, name and type.
 * **Viewer** may read exports and runs.
 
-No principal gives 401; a principal without one of these app roles, or a role that does
+No proven identity gives 401; an identity without one of these app roles, or a role that does
 not allow the action, gives 403.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.api import entra
 from shared.api.errors import ApiError
-from shared.api.principal import PRINCIPAL_HEADER, Principal, PrincipalError, parse_principal
+from shared.api.principal import (
+    PRINCIPAL_HEADER,
+    Principal,
+    PrincipalError,
+    local_principal,
+    parse_principal,
+    principal_from_claims,
+)
+from shared.config import AUTH_MODE_LOCAL, Settings
 from shared.models import Actor, Connection, UsableBy
 
-principal_header = APIKeyHeader(
-    name=PRINCIPAL_HEADER,
-    scheme_name="AppServiceAuthentication",
+log = logging.getLogger(__name__)
+
+entra_bearer = HTTPBearer(
+    scheme_name="EntraID",
+    bearerFormat="JWT",
     description=(
-        "Set by App Service Authentication (Entra ID): base64 JSON with `claims`; app roles "
-        "`Admin`, `Contributor`, `Viewer` under the principal's `role_typ` or `roles`."
+        "A Microsoft Entra ID access token for this app (audience `api://<client id>`), or a "
+        "browser session of App Service Authentication with its token store. App roles "
+        "`Admin`, `Contributor`, `Viewer` in the `roles` claim. Local development only "
+        "(`AUTH_MODE=local`): the `X-MS-CLIENT-PRINCIPAL` header, or `LOCAL_DEV_ROLES`."
     ),
     auto_error=False,
 )
 
 
-def principal_from(headers: Mapping[str, str]) -> Principal:
-    """The caller described by request ``headers``, holding an app role; :class:`ApiError`
-    401 without a readable principal, 403 without an app role."""
+def _unauthenticated(message: str) -> ApiError:
+    return ApiError(401, "unauthenticated", message)
+
+
+def authenticate(headers: Mapping[str, str], settings: Settings) -> Principal:
+    """The caller of a request with ``headers`` (case-insensitive), by ``settings``' mode.
+
+    Raises :class:`ApiError` 401 without a proven identity, 503 when the tenant's signing keys
+    cannot be fetched; :class:`~shared.config.ConfigError` when the Entra settings are missing.
+    """
+    tokens = entra.presented_tokens(headers)
+    if settings.auth_mode == AUTH_MODE_LOCAL:
+        if headers.get(PRINCIPAL_HEADER):
+            try:
+                return parse_principal(headers)
+            except PrincipalError as exc:
+                raise _unauthenticated(str(exc)) from None
+        if not tokens or not settings.get("ENTRA_TENANT_ID"):
+            roles = settings.local_dev_roles
+            if not roles:
+                raise _unauthenticated("no authenticated principal")
+            try:
+                return local_principal(roles)
+            except ValueError as exc:
+                raise ApiError(500, "configuration_error", str(exc)) from None
+    config = entra.EntraConfig.from_settings(settings)
+    if not tokens:
+        forged = (
+            " (an X-MS-CLIENT-PRINCIPAL header is not proof)"
+            if headers.get(PRINCIPAL_HEADER)
+            else ""
+        )
+        raise _unauthenticated(f"no Microsoft Entra ID token{forged}")
     try:
-        principal = parse_principal(headers)
+        claims = entra.first_verified(tokens, config)
+    except entra.InvalidToken as exc:
+        raise _unauthenticated(str(exc)) from None
+    except entra.KeysUnavailable as exc:
+        log.warning("cannot verify tokens: %s", exc)
+        raise ApiError(
+            503, "identity_unavailable", "Microsoft Entra ID's signing keys cannot be read now"
+        ) from None
+    try:
+        return principal_from_claims(claims)
     except PrincipalError as exc:
-        raise ApiError(401, "unauthenticated", str(exc)) from None
+        raise _unauthenticated(str(exc)) from None
+
+
+def principal_from(headers: Mapping[str, str]) -> Principal:
+    """The authenticated caller of a request with ``headers``, holding an app role;
+    :class:`ApiError` 401 without a proven identity, 403 without an app role."""
+    from shared.services import get_services
+
+    principal = authenticate(headers, get_services().settings)
     if not principal.has_any_role:
         raise ApiError(
             403, "forbidden", "the caller has none of the roles Admin, Contributor, Viewer"
@@ -50,7 +118,8 @@ def principal_from(headers: Mapping[str, str]) -> Principal:
 
 
 def _caller(
-    request: Request, _header: Annotated[str | None, Security(principal_header)] = None
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(entra_bearer)] = None,
 ) -> Principal:
     return principal_from(request.headers)
 

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthenticated",
+    503: "unavailable",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
@@ -133,9 +134,13 @@ def install_error_handlers(api: FastAPI) -> None:
 
 #: ``responses=`` for routes: the error shape under the codes every route can answer.
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "No authenticated principal"},
+    401: {"model": ErrorResponse, "description": "No proven identity (Entra ID token)"},
     403: {"model": ErrorResponse, "description": "The caller's role does not allow this"},
     422: {"model": ErrorResponse, "description": "Invalid request (names the fields)"},
+    503: {
+        "model": ErrorResponse,
+        "description": "Microsoft Entra ID's signing keys cannot be read now (try again)",
+    },
 }
 
 

@@ -1,10 +1,9 @@
 """``GET /api/oauth/snapchat/callback``: where Snap sends the browser after sign-in.
 
-One implementation, :func:`callback_outcome`, serves both the Functions route
-(``function_app.snapchat_oauth_callback``, ANONYMOUS because the host would read Snap's
-``code`` parameter as a function key) and the FastAPI route of the same path. The caller
-must be an administrator (App Service Authentication supplies the principal to the browser's
-request) and the one who started the sign-in: the ``state`` is bound to them.
+Served by the app's one HTTP function (ANONYMOUS at the Functions host, so Snap's ``code``
+query parameter is never read as a function key). The caller must be an administrator,
+proven as for every request (:mod:`shared.api.access`: the browser's App Service
+Authentication session), and the one who started the sign-in: the ``state`` is bound to them.
 
 Answers: 200 with a small HTML page on success; errors as JSON ``{"error": {...}}``:
 400 for a bad, reused, expired or foreign state, or a sign-in Snap refused (nothing is
@@ -22,9 +21,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Security
 from fastapi.responses import HTMLResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 
 from shared import connections
-from shared.api.access import actor, principal_from, principal_header
+from shared.api.access import actor, entra_bearer, principal_from
 from shared.api.errors import ApiError, json_errors
 from shared.services import get_services
 
@@ -94,7 +94,8 @@ def callback_outcome(headers: Mapping[str, str], params: Mapping[str, str]) -> O
         **json_errors(
             {
                 400: "Bad, reused, expired or foreign state; Snap refused the sign-in",
-                401: "No authenticated principal",
+                401: "No proven identity",
+                503: "Microsoft Entra ID's signing keys cannot be read now",
                 403: "Not an administrator",
                 404: "The connection was deleted",
                 422: "Invalid query parameters",
@@ -108,7 +109,7 @@ def snapchat_callback(
     code: str | None = None,
     state: str | None = None,
     error: str | None = None,
-    _principal: Annotated[str | None, Security(principal_header)] = None,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(entra_bearer)] = None,
 ) -> Response:
     outcome = callback_outcome(request.headers, request.query_params)
     return Response(outcome.body, status_code=outcome.status, media_type=outcome.media_type)

@@ -1,13 +1,18 @@
-"""Who is calling: the App Service Authentication principal and its app roles.
+"""Who is calling: a :class:`Principal` (id, name, app roles) and where it comes from.
 
-In Azure, App Service Authentication (Entra ID) puts the signed-in caller in the
-``X-MS-CLIENT-PRINCIPAL`` header: base64 of ``{"auth_typ", "name_typ", "role_typ",
-"claims": [{"typ", "val"}, ...]}`` (``research/azure-functions.md`` section 3.5). Only the
-platform sets it; locally, tests send it themselves.
+* From a verified Microsoft Entra ID token (:func:`principal_from_claims`; the token is
+  checked by :mod:`shared.api.entra`): the object id ``oid`` (``sub`` when absent), the name
+  ``name`` / ``preferred_username`` (``azp``/``appid`` for an application), the app roles
+  ``roles``. This is the only source in Azure.
+* Local development only (``AUTH_MODE=local``, refused on an Azure host): the
+  ``X-MS-CLIENT-PRINCIPAL`` header as App Service Authentication would write it, taken as sent
+  (:func:`parse_principal`), or a local user with ``LOCAL_DEV_ROLES``
+  (:func:`local_principal`). The header is base64 of ``{"auth_typ", "name_typ", "role_typ",
+  "claims": [{"typ", "val"}, ...]}``
+  (https://learn.microsoft.com/azure/app-service/configure-authentication-user-identities).
 
-Roles are the ``val`` of claims whose ``typ`` is the principal's ``role_typ`` or ``roles``
-(Entra app roles often surface as ``roles``). The app roles copy Customer Insights'
-administrator / contributor / viewer model (``research/peers.md`` section 1(a)).
+Roles copy Customer Insights' administrator / contributor / viewer model
+(https://learn.microsoft.com/dynamics365/customer-insights/data/permissions).
 """
 
 from __future__ import annotations
@@ -58,6 +63,47 @@ class Principal:
 
 class PrincipalError(ValueError):
     """The principal header is missing or cannot be read (the caller is not authenticated)."""
+
+
+#: The local user of ``LOCAL_DEV_ROLES``.
+LOCAL_DEV_USER_ID = "local-developer"
+
+
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
+    """The caller described by a verified token's ``claims``; unknown role values are ignored.
+    Raises :class:`PrincipalError` when the token names nobody (no ``oid`` and no ``sub``)."""
+    caller_id = claims.get("oid") or claims.get("sub")
+    if not isinstance(caller_id, str) or not caller_id:
+        raise PrincipalError("the token names no caller (no oid or sub claim)")
+    name = next(
+        (
+            str(claims[key])
+            for key in ("name", "preferred_username", "azp", "appid")
+            if isinstance(claims.get(key), str) and claims[key]
+        ),
+        None,
+    )
+    roles = claims.get("roles")
+    values = roles if isinstance(roles, list) else []
+    return Principal(
+        id=caller_id,
+        name=name,
+        roles=frozenset(Role(v) for v in values if v in Role._value2member_map_),
+    )
+
+
+def local_principal(roles: tuple[str, ...]) -> Principal:
+    """The local development user with ``roles`` (names of :class:`Role`).
+    Raises :class:`ValueError` naming an unknown role."""
+    unknown = [r for r in roles if r not in Role._value2member_map_]
+    if unknown:
+        raise ValueError(
+            f"LOCAL_DEV_ROLES names unknown role(s) {', '.join(unknown)}; use Admin, "
+            "Contributor or Viewer"
+        )
+    return Principal(
+        id=LOCAL_DEV_USER_ID, name="Local developer", roles=frozenset(Role(r) for r in roles)
+    )
 
 
 def parse_principal(headers: Mapping[str, str]) -> Principal:

@@ -16,7 +16,8 @@ Behaviour:
   message is retried by the Functions host (and ends in the poison queue).
 * ``request_status`` and every ``sub_request_status`` are checked even on HTTP 200,
   case-insensitively (Snap's docs show both ``SUCCESS`` and ``success``).
-* Requests pass a shared :class:`~shared.snapchat.rate_limit.RateLimiter` first.
+* Every request (each retry too) first waits on a :class:`~shared.snapchat.rate_limit.Limiter`:
+  in the app the deployment-wide :class:`~shared.snapchat.rate_limit.SharedRateLimiter`.
 * At most 100,000 identifiers per request, one schema per request (section 4.2).
 """
 
@@ -42,7 +43,7 @@ from shared.snapchat.errors import (
     SnapchatTransientError,
 )
 from shared.snapchat.oauth import AccessTokenCache
-from shared.snapchat.rate_limit import RateLimiter
+from shared.snapchat.rate_limit import Limiter, RateLimiter
 
 #: Snap's maximum identifiers per users request (RudderStack, Segment, Braze docs).
 MAX_IDENTIFIERS_PER_REQUEST = 100_000
@@ -73,7 +74,7 @@ class SnapchatClient:
         api_url: str,
         tokens: AccessTokenCache,
         *,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: Limiter | None = None,
         timeout_s: float = 60.0,
         retry_budget_s: float = 120.0,
         session: requests.Session | None = None,
@@ -81,7 +82,7 @@ class SnapchatClient:
     ) -> None:
         self._base = api_url.rstrip("/") + "/v1"
         self._tokens = tokens
-        self._limiter = rate_limiter or RateLimiter(8.0)
+        self._limiter: Limiter = rate_limiter or RateLimiter(8.0)
         self._timeout = timeout_s
         self._budget = retry_budget_s
         self._sleep = sleep
