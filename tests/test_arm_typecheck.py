@@ -785,7 +785,7 @@ MUTATIONS = [
     ),
     pytest.param(
         "app/auth.bicep",
-        "unauthenticatedClientAction: 'Return401'",
+        "unauthenticatedClientAction: 'RedirectToLoginPage'",
         "unauthenticatedClientAction: 'Return402'",
         "app/auth.bicep:authSettings: properties.globalValidation.unauthenticatedClientAction: "
         "'Return402' is not one of 'RedirectToLoginPage', 'AllowAnonymous', 'Return401', "

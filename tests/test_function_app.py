@@ -14,19 +14,14 @@ import pytest
 from croniter import croniter
 
 from shared.config import APP_SETTINGS
+from tests.function_index import app_functions
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def bindings() -> dict[str, list[dict[str, Any]]]:
-    import function_app
-
-    # get_functions() may be called once per app object (it re-indexes otherwise).
-    return {
-        f.get_function_name(): f.get_bindings_dict()["bindings"]
-        for f in function_app.app.get_functions()
-    }
+    return {f.get_function_name(): f.get_bindings_dict()["bindings"] for f in app_functions()}
 
 
 def test_triggers_and_auth_levels(bindings: dict[str, list[dict[str, Any]]]) -> None:

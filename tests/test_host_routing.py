@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.function_index import app_functions
+
 ROOT = Path(__file__).resolve().parent.parent
 CALLBACK = "/api/oauth/snapchat/callback"
 
@@ -115,10 +117,8 @@ def routing_problems(functions: Iterable[HttpFunction], requests: Iterable[Reque
 
 def declared_functions() -> list[HttpFunction]:
     """The HTTP functions of ``function_app.py`` as the library indexes them for the host."""
-    import function_app
-
     found = []
-    for function in function_app.app.get_functions():
+    for function in app_functions():
         trigger = function.get_bindings_dict()["bindings"][0]
         if trigger["type"] != "httpTrigger":
             continue
