@@ -25,6 +25,7 @@ ROUTES = {
     ("post", "/api/runs"),
     ("get", "/api/runs/{run_id}"),
     ("post", "/api/erasures"),
+    ("get", "/api/diagnostics"),
 }
 
 
