@@ -22,6 +22,7 @@ from shared.api.schemas import (
     RunHistory,
     RunRefused,
     RunRefusedError,
+    RunRequest,
     RunsRequest,
     RunsStarted,
     RunStarted,
@@ -81,13 +82,13 @@ def start_export_run(
     responses=errors(404, 409),
 )
 def start_run(
-    export_id: str, principal: EditorCaller, options: RunOptions | None = None
+    export_id: str, principal: EditorCaller, options: RunRequest | None = None
 ) -> RunStarted:
     """Optional body: ``full_refresh`` (false, true or ``"clear_first"``),
     ``allow_mass_removal``, ``dry_run``. 409 ``run_in_progress`` carries ``run_id``."""
     services = get_services()
     export = export_records.load_export(services, export_id)
-    return start_export_run(services, export, principal, options or RunOptions())
+    return start_export_run(services, export, principal, (options or RunRequest()).options())
 
 
 @router.post(
