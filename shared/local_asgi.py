@@ -1,14 +1,16 @@
 """The ASGI app that ``python -m shared serve`` runs: the API, plus the OAuth callback
 function of ``function_app.py`` adapted from ASGI to ``func.HttpRequest``/``HttpResponse``
-(in Azure the Functions host routes the callback to that function itself)."""
+(in Azure the Functions host routes the callback to that function itself).
+
+Every request but ``GET`` of the callback path goes to the API app as it is, so every answer
+(a 404 for a path holding a newline included) is the API's JSON error shape."""
 
 from __future__ import annotations
 
 import azure.functions as func
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 CALLBACK_PATH = "/api/oauth/snapchat/callback"
 
@@ -33,13 +35,18 @@ async def _callback(request: Request) -> Response:
     )
 
 
-def local_app() -> Starlette:
-    """Starlette app: the callback route first, then the API app of ``function_app``."""
+def local_app() -> ASGIApp:
+    """ASGI app: ``GET`` of the callback path to the callback function, the rest to the API
+    app of ``function_app``."""
     import function_app
 
-    return Starlette(
-        routes=[
-            Route(CALLBACK_PATH, _callback, methods=["GET"]),
-            Mount("/", app=function_app.api),
-        ]
-    )
+    api = function_app.api
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == CALLBACK_PATH and scope["method"] == "GET":
+            answer = await _callback(Request(scope, receive))
+            await answer(scope, receive, send)
+            return
+        await api(scope, receive, send)
+
+    return app

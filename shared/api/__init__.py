@@ -20,7 +20,7 @@ from shared.api import (
     oauth_callback,
     runs_routes,
 )
-from shared.api.errors import install_error_handlers
+from shared.api.errors import document_errors, install_error_handlers
 
 API_VERSION = "1.0.0"
 
@@ -42,14 +42,19 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(api)
-    for module in (
-        connections_routes,
-        oauth_callback,
-        exports_routes,
-        runs_routes,
-        erasures_routes,
-    ):
-        api.include_router(module.router)
+    routers = [
+        module.router
+        for module in (
+            connections_routes,
+            oauth_callback,
+            exports_routes,
+            runs_routes,
+            erasures_routes,
+        )
+    ]
+    document_errors(api, routers)
+    for router in routers:
+        api.include_router(router)
     return api
 
 

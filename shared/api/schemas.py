@@ -10,6 +10,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    MISSING,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -108,10 +109,11 @@ class ConnectionCreate(_Request):
 
 
 class ConnectionPatch(_Request):
-    """``PATCH /api/connections/{id}``: the fields to change."""
+    """``PATCH /api/connections/{id}``: the fields to change (left out: unchanged; ``null``
+    is not a value of either)."""
 
-    display_name: DisplayName | None = None
-    usable_by: UsableBy | None = None
+    display_name: DisplayName | MISSING = MISSING
+    usable_by: UsableBy | MISSING = MISSING
 
 
 class ConnectionView(BaseModel):
@@ -184,21 +186,23 @@ class ExportCreate(_Request):
 
 
 class ExportPatch(_Request):
-    """``PATCH /api/exports/{id}``: the fields to change (same rules as creating).
+    """``PATCH /api/exports/{id}``: the fields to change (same rules as creating; a field
+    left out is unchanged).
 
     ``audience_id`` replaces ``create_audience`` and the other way round; ``source: null``
-    returns to the app settings. Run state is never changed here.
+    returns to the app settings (the only field that takes ``null``). Run state is never
+    changed here.
     """
 
-    display_name: DisplayName | None = None
-    connection_id: RecordId | None = None
-    audience_id: AudienceId | None = None
-    create_audience: CreateAudienceRequest | None = None
-    data_matching: DataMatchingRequest | None = None
-    segments: list[SegmentName] | None = Field(default=None, min_length=1, max_length=100)
-    schedule: Schedule | None = None
-    sync_mode: SyncMode | None = None
-    source: ExportSourceRequest | None = None
+    display_name: DisplayName | MISSING = MISSING
+    connection_id: RecordId | MISSING = MISSING
+    audience_id: AudienceId | MISSING = MISSING
+    create_audience: CreateAudienceRequest | MISSING = MISSING
+    data_matching: DataMatchingRequest | MISSING = MISSING
+    segments: Annotated[list[SegmentName], Field(min_length=1, max_length=100)] | MISSING = MISSING
+    schedule: Schedule | MISSING = MISSING
+    sync_mode: SyncMode | MISSING = MISSING
+    source: ExportSourceRequest | MISSING | None = MISSING
 
 
 class SnapshotSummary(BaseModel):
