@@ -6,6 +6,11 @@ does not run it"). Rules:
 * the connection must exist (422 on ``connection_id``), be usable by the caller (403) and
   be ``ready`` (409 ``connection_not_ready`` naming what is missing);
 * exactly one of ``audience_id`` and ``create_audience`` (422);
+* the export folder's model.json must hold the segments and their mapped columns, and Snap
+  must show the audience (or the ad account to create it in) to the connection
+  (:mod:`shared.api.export_checks`: 422 naming what is wrong and listing what exists; saved
+  with ``validation.status: incomplete`` and a warning when the folder or Snap cannot be
+  reached); checked on create and when a change touches what a run reads;
 * one audience is fed by one export when either is ``mirror`` (409 ``audience_in_use``):
   two mirror exports would remove each other's people;
 * while a run is in progress, the fields it reads (connection, audience, data matching,
@@ -24,6 +29,7 @@ import uuid
 from typing import Any
 
 from shared import connections, layout, run_control
+from shared.api import export_checks
 from shared.api.access import actor, require_use
 from shared.api.errors import ApiError, field_error
 from shared.api.principal import Principal
@@ -139,10 +145,11 @@ def create_export(services: Services, body: ExportCreate, principal: Principal) 
         )
     _check_unique_segments(body.segments)
     _check_places(services, body.model_dump(mode="json"))
-    usable_connection(services, body.connection_id, principal)
+    connection = usable_connection(services, body.connection_id, principal)
     export_id = uuid.uuid4().hex
     _check_audience_free(services, export_id, body.audience_id, body.sync_mode)
     export = Export(id=export_id, created=actor(principal), **body.model_dump())
+    export.validation = export_checks.validate_export(services, export, connection)
     if not services.state.create(layout.export(export.id), export.model_dump(mode="json")):
         raise RuntimeError("export id collision")  # pragma: no cover - uuid4
     return export
@@ -173,8 +180,9 @@ def patch_export(
         )
     _check_unique_segments(given.get("segments"))
     _check_places(services, given)
+    connection = None
     if "connection_id" in given:
-        usable_connection(services, given["connection_id"], principal)
+        connection = usable_connection(services, given["connection_id"], principal)
     if "audience_id" in given:
         given["create_audience"] = None
         # Chosen by hand: what an earlier attempt created and never recorded is not adopted
@@ -186,23 +194,17 @@ def patch_export(
         sync_mode = SyncMode(given.get("sync_mode") or current.sync_mode)
         audience_id = given["audience_id"] if "audience_id" in given else current.audience_id
         _check_audience_free(services, export_id, audience_id, sync_mode)
+    if export_checks.CHECKED_FIELDS & given.keys():
+        _refuse_while_running(services, current, given)
+        proposed = Export.model_validate({**current.model_dump(mode="json"), **given})
+        if connection is None:
+            connection = connections.get_connection(services, current.connection_id)
+        validation = export_checks.validate_export(services, proposed, connection)
+        given["validation"] = validation.model_dump(mode="json")
     reactivate = "connection_id" in given
 
     def mutate(document: dict[str, Any]) -> dict[str, Any]:
-        changing_inputs = {
-            f for f in RUN_INPUT_FIELDS & given.keys() if document.get(f) != given[f]
-        }
-        if changing_inputs:
-            running = run_control.run_in_progress(services, document.get("active_run_id"))
-            if running:
-                raise ApiError(
-                    409,
-                    "run_in_progress",
-                    "a run of this export is in progress; change "
-                    + ", ".join(sorted(changing_inputs))
-                    + " after it ends",
-                    run_id=running,
-                )
+        _refuse_while_running(services, document, given)
         document.update(given)
         if reactivate:
             document.update(status="active", inactive_reason=None)
@@ -213,6 +215,26 @@ def patch_export(
     if stored is None:
         raise ApiError(404, "not_found", "no such export")
     return Export.model_validate(stored)
+
+
+def _refuse_while_running(
+    services: Services, current: Export | dict[str, Any], given: dict[str, Any]
+) -> None:
+    """409 ``run_in_progress`` when ``given`` changes a field a running run reads."""
+    document = current.model_dump(mode="json") if isinstance(current, Export) else current
+    changing = {f for f in RUN_INPUT_FIELDS & given.keys() if document.get(f) != given[f]}
+    if not changing:
+        return
+    running = run_control.run_in_progress(services, document.get("active_run_id"))
+    if running:
+        raise ApiError(
+            409,
+            "run_in_progress",
+            "a run of this export is in progress; change "
+            + ", ".join(sorted(changing))
+            + " after it ends",
+            run_id=running,
+        )
 
 
 def delete_export(services: Services, export_id: str, principal: Principal) -> None:

@@ -36,6 +36,7 @@ from shared.models import (
     DataMatching,
     Export,
     ExportSource,
+    ExportValidation,
     RunOptions,
     Schedule,
     SyncMode,
@@ -228,6 +229,10 @@ class ExportView(BaseModel):
     source: ExportSource | None
     status: Literal["active", "inactive"]
     inactive_reason: str | None
+    validation: ExportValidation | None = Field(
+        description="What saving checked: passed, or incomplete with warnings saying what "
+        "could not be checked (the export folder or Snap could not be reached)"
+    )
     created: Actor
     updated_at: str
     active_run_id: str | None
