@@ -2,10 +2,12 @@
 ``AsgiFunctionApp`` in Azure and by uvicorn in ``python -m shared serve``.
 
 Modules: :mod:`~shared.api.principal` (who calls), :mod:`~shared.api.access` (role rules),
-:mod:`~shared.api.errors` (error shape), :mod:`~shared.api.schemas` (bodies), one router
-per resource (``connections_routes``, ``oauth_callback``, ``exports_routes`` with
-``export_records``, ``runs_routes``, ``erasures_routes``). The OpenAPI document is served at
-``/api/openapi.json``.
+:mod:`~shared.api.errors` (error shape, documented on every operation),
+:mod:`~shared.api.schemas` (bodies) with :mod:`~shared.api.names` (what a name may hold),
+:mod:`~shared.api.cursors` (paging cursors), one router per resource
+(``connections_routes``, ``oauth_callback``, ``exports_routes`` with ``export_records`` and
+:mod:`~shared.api.export_checks`, ``runs_routes``, ``erasures_routes``). The OpenAPI
+document is served at ``/api/openapi.json``.
 """
 
 from __future__ import annotations
