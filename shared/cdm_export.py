@@ -36,6 +36,10 @@ MODEL_JSON = "model.json"
 _RUN_FOLDER = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{4})")
 
 
+class ContainerNotFound(SourceError):
+    """The container an export store reads does not exist."""
+
+
 @dataclass(frozen=True)
 class StoredFile:
     """A file in an export store: its full name (``/``-separated) and size in bytes."""
@@ -105,6 +109,11 @@ def _join(prefix: str, *parts: str) -> str:
     return "/".join(p.strip("/") for p in (prefix, *parts) if p.strip("/"))
 
 
+def model_json_name(prefix: str) -> str:
+    """The blob name of the export folder's ``model.json`` (``<prefix>/model.json``)."""
+    return _join(prefix, MODEL_JSON)
+
+
 def _partition_file_name(partition: dict[str, object], entity: str, index: int) -> str:
     location = partition.get("location")
     if isinstance(location, str) and location:
@@ -160,7 +169,9 @@ def parse_model_json(data: bytes, name: str = MODEL_JSON) -> dict[str, CdmEntity
     return entities
 
 
-def _find_entity(entities: dict[str, CdmEntity], segment: str) -> CdmEntity | None:
+def find_entity(entities: dict[str, CdmEntity], segment: str) -> CdmEntity | None:
+    """The entity ``segment`` names: the exact name, else the only case-insensitive match;
+    ``None`` when there is none or several differ only in letter case."""
     if segment in entities:
         return entities[segment]
     folded = [e for n, e in entities.items() if n.casefold() == segment.casefold()]
@@ -239,12 +250,12 @@ def resolve_segment(store: ExportStore, prefix: str, segment: str) -> SegmentExp
 
     Raises :class:`SourceError` naming what was looked for when there is none.
     """
-    model_name = _join(prefix, MODEL_JSON)
+    model_name = model_json_name(prefix)
     data = store.read_bytes(model_name)
     entity = None
     if data is not None:
         entities = parse_model_json(data, model_name)
-        entity = _find_entity(entities, segment)
+        entity = find_entity(entities, segment)
         if entity is not None:
             found = newest_complete_cdm_run(store, prefix, entity)
             if found is not None:

@@ -200,7 +200,7 @@ def complete_sign_in(
     pending = _take_state(services.state, state, caller.id)
     connection_id = str(pending["connection_id"])
     if error:
-        shown = error if _SNAP_ERROR_PATTERN.match(error) else "error"
+        shown = error if _SNAP_ERROR_PATTERN.fullmatch(error) else "error"
         raise SignInRefused(f"Snapchat sign-in was not completed ({shown})")
     if not code:
         raise SignInRefused("Snapchat sent no authorization code")
@@ -232,7 +232,7 @@ def complete_sign_in(
 
 def _take_state(store: StateStore, state: str | None, caller_id: str) -> dict[str, Any]:
     """The pending sign-in of ``state``, deleted so it cannot be used again."""
-    if not state or not _STATE_PATTERN.match(state):
+    if not state or not _STATE_PATTERN.fullmatch(state):
         raise InvalidOAuthState("the sign-in state is missing or malformed")
     name = layout.oauth_state(state)
     found = store.read(name)

@@ -107,18 +107,21 @@ def _shown_columns(file: CsvFile, names: Sequence[str], column: str) -> str:
     )
 
 
+def match_column(names: Sequence[str], column: str) -> list[int]:
+    """Indexes of ``names`` that column ``column`` names: the exact match, else the only
+    case-insensitive one (``[i]``); every case-insensitive match when several differ only in
+    letter case (ambiguous); ``[]`` when none. Runs and saving an export use this rule."""
+    exact = [i for i, n in enumerate(names) if n == column]
+    if exact:
+        return exact[-1:]  # a repeated name: its last column, as before
+    return [i for i, n in enumerate(names) if n.casefold() == column.casefold()]
+
+
 def _resolve_columns(file: CsvFile, header: Sequence[str], wanted: Sequence[str]) -> list[int]:
     names = [h.strip() for h in header]
-    exact = {n: i for i, n in enumerate(names)}
-    folded: dict[str, list[int]] = {}
-    for i, n in enumerate(names):
-        folded.setdefault(n.casefold(), []).append(i)
     indexes = []
     for column in wanted:
-        if column in exact:
-            indexes.append(exact[column])
-            continue
-        candidates = folded.get(column.casefold(), [])
+        candidates = match_column(names, column)
         if len(candidates) == 1:
             indexes.append(candidates[0])
             continue

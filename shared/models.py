@@ -134,6 +134,20 @@ class Unsettled(BaseModel):
     cleared: bool = False
 
 
+class ExportValidation(BaseModel):
+    """What saving the export checked (:mod:`shared.api.export_checks`), and when.
+
+    ``passed``: the export folder's model.json holds the segments and their mapped columns,
+    and Snap shows the audience (or the ad account to create it in) to the connection.
+    ``incomplete``: the export was saved although the export folder or Snap could not be
+    reached, or a part cannot be checked before a run; ``warnings`` say which and why.
+    """
+
+    status: Literal["passed", "incomplete"]
+    checked_at: str = Field(default_factory=utc_now)
+    warnings: list[str] = Field(default_factory=list)
+
+
 class Export(BaseModel):
     """An export: connection, audience, data matching, segments, schedule, and run state."""
 
@@ -151,6 +165,8 @@ class Export(BaseModel):
     source: ExportSource | None = None
     status: Literal["active", "inactive"] = "active"
     inactive_reason: str | None = None
+    #: What the last save checked (``None`` for exports saved before saves were checked).
+    validation: ExportValidation | None = None
     created: Actor
     updated_at: str = Field(default_factory=utc_now)
     # Run state (written by runs only).

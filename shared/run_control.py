@@ -193,19 +193,30 @@ def get_run(services: Services, run_id: str) -> dict[str, Any] | None:
 
 
 def run_history(
-    services: Services, export_id: str, *, limit: int = 20, cursor: str | None = None
+    services: Services, export_id: str, *, limit: int = 20, after: str | None = None
 ) -> dict[str, Any]:
-    """Runs of an export, newest first, ``limit`` per page; ``next_cursor`` when more."""
-    pages = services.state.container.list_blob_names(
-        name_starts_with=layout.history_prefix(export_id), results_per_page=limit
-    ).by_page(continuation_token=cursor)
-    page = next(pages, None)
-    names = list(page) if page is not None else []
+    """Runs of an export, newest first, at most ``limit``, after history entry ``after``
+    (``<inverted time>-<run id>``, as :func:`shared.layout.history_entry` names it).
+
+    Returns ``{"runs": [run view, ...], "last": entry | None}``; ``last`` is the page's last
+    entry when more runs follow. History names sort newest first, so the page is the first
+    ``limit`` names after ``after``; the listing's arguments are this app's own (the
+    prefix), never a caller's continuation token.
+    """
+    prefix = layout.history_prefix(export_id)
+    entries: list[str] = []
+    more = False
+    for name in services.state.names(prefix):
+        entry = name[len(prefix) :].removesuffix(".json")
+        if after is not None and entry <= after:
+            continue
+        if len(entries) == limit:
+            more = True
+            break
+        entries.append(entry)
     runs = []
-    for name in names:
-        run_id = name.rsplit("/", 1)[1].split("-", 1)[1][: -len(".json")]
-        view = get_run(services, run_id)
+    for entry in entries:
+        view = get_run(services, entry.split("-", 1)[1])
         if view is not None:
             runs.append(view)
-    token = getattr(pages, "continuation_token", None)
-    return {"runs": runs, "next_cursor": token}
+    return {"runs": runs, "last": entries[-1] if more and entries else None}

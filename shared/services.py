@@ -37,10 +37,11 @@ class Services:
     _clients: dict[str, SnapchatClient] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def exports_store(self, container: str | None = None) -> ExportStore:
-        """Read access to the Customer Insights export container."""
+    def exports_store(self, container: str | None = None, *, quick: bool = False) -> ExportStore:
+        """Read access to the Customer Insights export container (``quick``: one attempt
+        per call with bounded waits, for checks an HTTP request waits for)."""
         name = container or self.settings.require("EXPORTS_CONTAINER")
-        service = exports_blob_service(self.settings)
+        service = exports_blob_service(self.settings, quick=quick)
         return BlobExportStore(service.get_container_client(name))
 
     def oauth(self) -> SnapOAuth:

@@ -18,7 +18,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueServiceClient
 
-from shared.cdm_export import StoredFile
+from shared.cdm_export import ContainerNotFound, StoredFile
 from shared.config import Settings
 from shared.csv_source import SourceError, buffered
 
@@ -33,6 +33,15 @@ _BLOB_OPTIONS: dict[str, Any] = {
     "retry_total": 5,
     "initial_backoff": 2,
     "increment_base": 2,
+}
+
+
+#: For checks inside an HTTP request (saving an export): one attempt, bounded waits (seconds).
+_QUICK_OPTIONS: dict[str, Any] = {
+    **_BLOB_OPTIONS,
+    "retry_total": 0,
+    "connection_timeout": 5,
+    "read_timeout": 10,
 }
 
 
@@ -57,13 +66,19 @@ def host_queue_service(settings: Settings) -> QueueServiceClient:
     return _queue_from_url(settings.queue_service_url)
 
 
-def exports_blob_service(settings: Settings) -> BlobServiceClient:
-    """Blob service of the account Customer Insights exports to (default: host storage)."""
+def exports_blob_service(settings: Settings, *, quick: bool = False) -> BlobServiceClient:
+    """Blob service of the account Customer Insights exports to (default: host storage).
+
+    ``quick``: no retry, connect within 5 s, each read within 10 s (for checks made while
+    an HTTP request waits); otherwise the SDK's retries with backoff.
+    """
     conn = settings.get("EXPORTS_CONNECTION_STRING")
     url = settings.get("EXPORTS_ACCOUNT_URL")
     if conn or url:
-        return _blob_service(conn, url)
-    return host_blob_service(settings)
+        return _blob_service(conn, url, quick) if quick else _blob_service(conn, url)
+    if not quick:
+        return host_blob_service(settings)
+    return _blob_service(settings.storage_connection_string, _host_blob_url(settings), True)
 
 
 def _host_blob_url(settings: Settings) -> str | None:
@@ -71,11 +86,12 @@ def _host_blob_url(settings: Settings) -> str | None:
 
 
 @functools.lru_cache(maxsize=8)
-def _blob_service(conn: str | None, url: str | None) -> BlobServiceClient:
+def _blob_service(conn: str | None, url: str | None, quick: bool = False) -> BlobServiceClient:
+    options = _QUICK_OPTIONS if quick else _BLOB_OPTIONS
     if conn:
-        return BlobServiceClient.from_connection_string(conn, **_BLOB_OPTIONS)
+        return BlobServiceClient.from_connection_string(conn, **options)
     assert url is not None
-    return BlobServiceClient(url, credential=azure_credential(), **_BLOB_OPTIONS)
+    return BlobServiceClient(url, credential=azure_credential(), **options)
 
 
 @functools.lru_cache(maxsize=4)
@@ -99,7 +115,7 @@ class BlobExportStore:
             for blob in self.container.list_blobs(name_starts_with=prefix):
                 yield StoredFile(blob.name, int(blob.size or 0))
         except ResourceNotFoundError:
-            raise SourceError(
+            raise ContainerNotFound(
                 f"container '{self.container.container_name}' does not exist"
             ) from None
 

@@ -12,10 +12,12 @@ import requests
 from fastapi.testclient import TestClient
 
 import function_app
+from scripts.cdm_model import headerless_entity, model_json
 from shared import layout
 from shared.api.principal import PRINCIPAL_HEADER
 from shared.services import Services
 from shared.snap_sandbox import SnapSandbox
+from shared.storage_clients import BlobExportStore
 from tests.helpers import seed_connection
 
 ROLE_TYP = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
@@ -125,3 +127,32 @@ def shared_connection(services: Services, sandbox: SnapSandbox) -> str:
     document["usable_by"] = "admins_and_contributors"
     services.state.put(layout.connection(connection_id), document)
     return connection_id
+
+
+#: Columns of the segments :func:`export_folder` describes.
+EXPORT_COLUMNS = ("CustomerId", "Email", "Phone", "MAID", "MobileAdId")
+
+
+def export_folder(
+    services: Services,
+    segments: tuple[str, ...] = ("HighValue", "Lapsed"),
+    *,
+    columns: tuple[str, ...] = EXPORT_COLUMNS,
+    container: str | None = None,
+    prefix: str | None = None,
+) -> str:
+    """Write an export folder's model.json describing ``segments`` (attributes ``columns``,
+    one partition each) to the test's exports container and prefix, or to ``container``
+    (created when missing) and ``prefix``; returns the model.json blob name."""
+    store = services.exports_store(container)
+    assert isinstance(store, BlobExportStore)
+    if container is not None and not store.container.exists():
+        store.container.create_container()
+    folder = services.settings.get("EXPORTS_PREFIX") if prefix is None else prefix
+    entities = [
+        headerless_entity(s, columns, [f"https://x.invalid/c/{folder}/{s}/{s}_1.csv"])
+        for s in segments
+    ]
+    name = "/".join(p for p in (folder, "model.json") if p)
+    store.container.upload_blob(name, model_json("Export", entities), overwrite=True)
+    return name

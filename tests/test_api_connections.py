@@ -19,6 +19,7 @@ from tests.api_support import (
     call_callback,
     code_and_state,
     export_body,
+    export_folder,
     ready_connection,
     snap_redirect,
 )
@@ -199,10 +200,14 @@ def test_deleting_a_connection_removes_secrets_and_deactivates_its_exports(
     connection_id = ready_connection(client)
     kept = ready_connection(client, name="Other")
     audience = sandbox.create_segment(ad_account_id=ad_account_id, name="A")
+    second = sandbox.create_segment(ad_account_id=ad_account_id, name="B")
+    export_folder(services)
     export_id = client.post(
         "/api/exports", json=export_body(connection_id, audience), headers=ADMIN
     ).json()["id"]
-    other_id = client.post("/api/exports", json=export_body(kept, "42"), headers=ADMIN).json()["id"]
+    other_id = client.post("/api/exports", json=export_body(kept, second), headers=ADMIN).json()[
+        "id"
+    ]
     assert services.secrets.get(refresh_token_secret_name(connection_id))
 
     answer = client.delete(f"/api/connections/{connection_id}", headers=ADMIN)

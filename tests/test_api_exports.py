@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from tests.api_support import (
     CONTRIBUTOR,
     api_client,
     export_body,
+    export_folder,
     ready_connection,
     shared_connection,
 )
@@ -28,18 +30,28 @@ def queued(services: Services) -> int:
 
 @pytest.fixture
 def connection_id(services: Services, sandbox: SnapSandbox) -> str:
+    """A ready connection shared with contributors; the export folder holds HighValue and
+    Lapsed."""
+    export_folder(services)
     return shared_connection(services, sandbox)
+
+
+@pytest.fixture
+def audience(sandbox: SnapSandbox, ad_account_id: str) -> str:
+    return sandbox.create_segment(ad_account_id=ad_account_id, name="High value")
 
 
 def test_saving_an_export_does_not_run_it(services: Services, connection_id: str) -> None:
     client = api_client()
+    container = f"ci-{uuid.uuid4().hex[:12]}"
+    export_folder(services, container=container, prefix="CI/BlobExport")
     body = export_body(
         connection_id,
         None,
         create_audience={"name": "High value", "retention_in_days": 30},
         data_matching={"email": "Email", "phone": "Phone", "mobile_ad_id": "MAID"},
         segments=["HighValue", "Lapsed"],
-        source={"container": "ci-exports", "prefix": "CI/BlobExport"},
+        source={"container": container, "prefix": "CI/BlobExport"},
         sync_mode="append",
     )
     answer = client.post("/api/exports", json=body, headers=CONTRIBUTOR)
@@ -48,7 +60,8 @@ def test_saving_an_export_does_not_run_it(services: Services, connection_id: str
     assert export["create_audience"]["retention_in_days"] == 30
     assert export["audience_id"] is None
     assert export["schedule"] == "with_refresh" and export["sync_mode"] == "append"
-    assert export["source"] == {"container": "ci-exports", "prefix": "CI/BlobExport"}
+    assert export["source"] == {"container": container, "prefix": "CI/BlobExport"}
+    assert export["validation"]["status"] == "passed" and export["validation"]["warnings"] == []
     assert export["created"]["id"] == "oid-contributor"
     assert export["status"] == "active" and export["snapshot"] is None
     assert list(services.state.names("runs/")) == [] and queued(services) == 0
@@ -119,26 +132,30 @@ def test_connection_not_ready_or_not_shared(services: Services, sandbox: SnapSan
     assert list(services.state.names("exports/")) == []
 
 
-def test_one_mirror_export_per_audience(services: Services, connection_id: str) -> None:
+def test_one_mirror_export_per_audience(
+    services: Services, connection_id: str, audience: str, sandbox: SnapSandbox
+) -> None:
     client = api_client()
-    first = client.post("/api/exports", json=export_body(connection_id, "77"), headers=ADMIN)
+    first = client.post("/api/exports", json=export_body(connection_id, audience), headers=ADMIN)
     assert first.status_code == 201
-    second = client.post("/api/exports", json=export_body(connection_id, "77"), headers=ADMIN)
+    second = client.post("/api/exports", json=export_body(connection_id, audience), headers=ADMIN)
     assert second.status_code == 409
     assert second.json()["error"]["code"] == "audience_in_use"
-    other = client.post("/api/exports", json=export_body(connection_id, "78"), headers=ADMIN)
+    another = sandbox.create_segment(name="Another")
+    other = client.post("/api/exports", json=export_body(connection_id, another), headers=ADMIN)
+    assert other.status_code == 201, other.text
     moved = client.patch(
-        f"/api/exports/{other.json()['id']}", json={"audience_id": "77"}, headers=ADMIN
+        f"/api/exports/{other.json()['id']}", json={"audience_id": audience}, headers=ADMIN
     )
     assert moved.status_code == 409
 
 
 def test_patch_changes_only_given_fields_and_never_run_state(
-    services: Services, connection_id: str
+    services: Services, connection_id: str, audience: str
 ) -> None:
     client = api_client()
     export_id = client.post(
-        "/api/exports", json=export_body(connection_id, "55"), headers=ADMIN
+        "/api/exports", json=export_body(connection_id, audience), headers=ADMIN
     ).json()["id"]
 
     def set_run_state(document: dict[str, Any]) -> dict[str, Any]:
@@ -189,11 +206,11 @@ def test_patch_changes_only_given_fields_and_never_run_state(
 
 
 def test_a_running_run_blocks_input_changes_and_deletion(
-    services: Services, connection_id: str
+    services: Services, connection_id: str, audience: str
 ) -> None:
     client = api_client()
     export_id = client.post(
-        "/api/exports", json=export_body(connection_id, "56"), headers=ADMIN
+        "/api/exports", json=export_body(connection_id, audience), headers=ADMIN
     ).json()["id"]
     run_id = client.post(f"/api/exports/{export_id}/runs", headers=ADMIN).json()["run_id"]
 
@@ -228,7 +245,7 @@ def test_a_running_run_blocks_input_changes_and_deletion(
 
 
 def test_the_source_is_never_a_container_of_this_app(
-    services: Services, connection_id: str
+    services: Services, connection_id: str, audience: str
 ) -> None:
     client = api_client()
     for container in (services.settings.state_container, services.settings.staging_container):
@@ -236,9 +253,9 @@ def test_the_source_is_never_a_container_of_this_app(
         answer = client.post("/api/exports", json=body, headers=ADMIN)
         assert answer.status_code == 422
         assert answer.json()["error"]["fields"] == ["source.container"]
-    export_id = client.post("/api/exports", json=export_body(connection_id), headers=ADMIN).json()[
-        "id"
-    ]
+    export_id = client.post(
+        "/api/exports", json=export_body(connection_id, audience), headers=ADMIN
+    ).json()["id"]
     patched = client.patch(
         f"/api/exports/{export_id}",
         json={"source": {"container": services.settings.state_container}},

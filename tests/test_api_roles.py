@@ -27,6 +27,7 @@ from tests.api_support import (
     api_client,
     code_and_state,
     export_body,
+    export_folder,
 )
 from tests.helpers import seed_connection, seed_export
 
@@ -59,6 +60,8 @@ def make_world(services: Services, sandbox: SnapSandbox, ad_account_id: str) -> 
         exports[target] = seed_export(
             services, connection_id, audiences[target], phone=None, mobile_ad_id=None
         )
+    audiences["new"] = sandbox.create_segment(ad_account_id=ad_account_id, name="new")
+    export_folder(services)
     run = Run(id=new_run_id(), export_id=exports["shared"], trigger="schedule")
     run.status = RunStatus.SUCCEEDED
     services.state.put(layout.run(run.id), run.model_dump(mode="json"))
@@ -99,7 +102,7 @@ ROUTES: dict[str, RequestFor] = {
     "create export": lambda w, t: (
         "POST",
         "/api/exports",
-        {"json": export_body(w.connections[t], "999")},
+        {"json": export_body(w.connections[t], w.audiences["new"])},
     ),
     "list exports": lambda w, t: ("GET", "/api/exports", {}),
     "get export": lambda w, t: ("GET", f"/api/exports/{w.exports[t]}", {}),

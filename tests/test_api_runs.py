@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from azure.storage.blob import ContainerClient
 
 from shared import layout
 from shared.models import Run, RunStatus
@@ -136,3 +140,92 @@ def test_erasure_hashes_values_and_answers_hashes_only(
     empty = client.post("/api/erasures", json={}, headers=ADMIN)
     assert empty.status_code == 422
     assert empty.json()["error"]["fields"] == ["email", "phone", "mobile_ad_id"]
+
+
+def seed_history(services: Services, export_id: str, count: int) -> list[str]:
+    """``count`` finished runs of ``export_id``, one a day; their ids, oldest first."""
+    start = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
+    ids = []
+    for i in range(count):
+        run = Run(id=f"run-{i}", export_id=export_id, trigger="schedule")
+        run.status = RunStatus.SUCCEEDED
+        services.state.put(layout.run(run.id), run.model_dump(mode="json"))
+        created = start + timedelta(days=i)
+        services.state.put(
+            layout.history_entry(export_id, run.id, created),
+            {"run_id": run.id, "created_at": created.isoformat(), "trigger": "schedule"},
+        )
+        ids.append(run.id)
+    return ids
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "%14",
+        "abc",
+        "",
+        "2!96!MDAwMDM5IWhpc3Rvcnkv",
+        "aDE6eDpyCg",  # base64url of text that is not one of our cursors
+        "%0A",
+        "x" * 300,
+    ],
+)
+def test_a_cursor_the_server_did_not_make_is_refused_before_any_storage_call(
+    services: Services, sandbox: SnapSandbox, monkeypatch: pytest.MonkeyPatch, cursor: str
+) -> None:
+    export_id = seed_export(services, seed_connection(services, sandbox), "1")
+    seed_history(services, export_id, 3)
+    calls: list[str] = []
+    for method in ("list_blob_names", "list_blobs", "get_blob_client"):
+        original = getattr(ContainerClient, method)
+
+        def spy(
+            self: ContainerClient, *args: Any, _name: str = method, _o: Any = original, **kw: Any
+        ) -> Any:
+            calls.append(_name)
+            return _o(self, *args, **kw)
+
+        monkeypatch.setattr(ContainerClient, method, spy)
+    answer = api_client().get(f"/api/exports/{export_id}/runs?cursor={cursor}", headers=VIEWER)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["fields"] == ["cursor"] and error["code"] == "validation_error"
+    assert calls == []
+
+
+def test_a_cursor_of_another_export_is_refused(services: Services, sandbox: SnapSandbox) -> None:
+    connection = seed_connection(services, sandbox)
+    first, second = seed_export(services, connection, "1"), seed_export(services, connection, "2")
+    seed_history(services, first, 3)
+    client = api_client()
+    page = client.get(f"/api/exports/{first}/runs?limit=1", headers=VIEWER).json()
+    assert page["next_cursor"]
+    other = client.get(
+        f"/api/exports/{second}/runs", params={"cursor": page["next_cursor"]}, headers=VIEWER
+    )
+    assert other.status_code == 422 and other.json()["error"]["fields"] == ["cursor"]
+
+
+def test_paging_stays_right_when_runs_start_between_pages(
+    services: Services, sandbox: SnapSandbox
+) -> None:
+    export_id = seed_export(services, seed_connection(services, sandbox), "1")
+    ids = seed_history(services, export_id, 4)
+    client = api_client()
+    first = client.get(f"/api/exports/{export_id}/runs?limit=2", headers=VIEWER).json()
+    assert [r["id"] for r in first["runs"]] == ["run-3", "run-2"]
+    # A newer run lands before the next page is read: the next page goes on from run-2.
+    run = Run(id="run-new", export_id=export_id, trigger="on_demand")
+    services.state.put(layout.run(run.id), run.model_dump(mode="json"))
+    services.state.put(
+        layout.history_entry(export_id, run.id, datetime(2027, 1, 1, tzinfo=UTC)),
+        {"run_id": run.id},
+    )
+    second = client.get(
+        f"/api/exports/{export_id}/runs",
+        params={"limit": 2, "cursor": first["next_cursor"]},
+        headers=VIEWER,
+    ).json()
+    assert [r["id"] for r in second["runs"]] == ["run-1", "run-0"] == list(reversed(ids[:2]))
+    assert second["next_cursor"] is None

@@ -3,10 +3,12 @@
 
 Modules: :mod:`~shared.api.entra` (token checks), :mod:`~shared.api.principal` (who calls),
 :mod:`~shared.api.access` (authentication and role rules),
-:mod:`~shared.api.errors` (error shape), :mod:`~shared.api.schemas` (bodies), one router
-per resource (``connections_routes``, ``oauth_callback``, ``exports_routes`` with
-``export_records``, ``runs_routes``, ``erasures_routes``, ``diagnostics_routes``). The
-OpenAPI document is served at ``/api/openapi.json``.
+:mod:`~shared.api.errors` (error shape, documented on every operation),
+:mod:`~shared.api.schemas` (bodies) with :mod:`~shared.api.names` (what a name may hold),
+:mod:`~shared.api.cursors` (paging cursors), one router per resource
+(``connections_routes``, ``oauth_callback``, ``exports_routes`` with ``export_records`` and
+:mod:`~shared.api.export_checks`, ``runs_routes``, ``erasures_routes``,
+``diagnostics_routes``). The OpenAPI document is served at ``/api/openapi.json``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from shared.api import (
     oauth_callback,
     runs_routes,
 )
-from shared.api.errors import install_error_handlers
+from shared.api.errors import document_errors, install_error_handlers
 
 API_VERSION = "1.0.0"
 
@@ -43,13 +45,18 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(api)
-    for module in (
-        connections_routes,
-        oauth_callback,
-        exports_routes,
-        runs_routes,
-        erasures_routes,
-        diagnostics_routes,
-    ):
-        api.include_router(module.router)
+    routers = [
+        module.router
+        for module in (
+            connections_routes,
+            oauth_callback,
+            exports_routes,
+            runs_routes,
+            erasures_routes,
+            diagnostics_routes,
+        )
+    ]
+    document_errors(api, routers)
+    for router in routers:
+        api.include_router(router)
     return api

@@ -98,14 +98,6 @@ def patch_connection(
 ) -> ConnectionView:
     _load(connection_id)
     changes = body.model_dump(include=body.model_fields_set)
-    nulls = sorted(f for f, v in changes.items() if v is None)
-    if nulls:
-        raise ApiError(
-            422,
-            "validation_error",
-            "; ".join(f"{f}: may not be null" for f in nulls),
-            fields=nulls,
-        )
     try:
         connection = connections.update_connection(get_services(), connection_id, **changes)
     except connections.ConnectionNotFound:

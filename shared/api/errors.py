@@ -1,9 +1,15 @@
 """API errors: every error answer is ``{"error": {"code": str, "message": str, ...}}``.
 
 Validation errors (422) have code ``validation_error``, a message naming each field path
-(``data_matching.email: Field required``) and ``fields`` (the paths). A refused run start
-(409) adds ``run_id``. Messages never carry submitted values, tokens or identifiers:
-pydantic's ``input`` is dropped.
+(``data_matching.email: Field required``) and ``fields`` (the paths). A body that is not
+UTF-8 JSON (RFC 8259 section 8.1) is a 400 ``invalid_json`` naming the line and column,
+with ``fields: ["body"]``. A refused run start (409) adds ``run_id``. A 405 carries
+``Allow`` (RFC 9110 section 15.5.6) listing the methods of that path. An unexpected error is
+a 500 ``internal_error``, logged with its stack trace; its message says nothing of the cause.
+Messages never carry submitted values, tokens or identifiers: pydantic's ``input`` is
+dropped.
+
+:func:`document_errors` makes the OpenAPI document list these answers on every operation.
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.config import ConfigError
 from shared.state_store import ConcurrencyError
@@ -24,7 +32,7 @@ from shared.state_store import ConcurrencyError
 log = logging.getLogger(__name__)
 
 _STATUS_CODES = {
-    400: "bad_request",
+    400: "invalid_json",
     401: "unauthenticated",
     503: "unavailable",
     403: "forbidden",
@@ -66,9 +74,20 @@ def field_error(fields: Sequence[str], message: str) -> ApiError:
     return ApiError(422, "validation_error", message, fields=list(fields))
 
 
-def error_json(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+def error_json(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     """The JSON answer of an error."""
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status)
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status, headers)
+
+
+#: What a body must be: JSON text in UTF-8 (RFC 8259 section 8.1).
+NOT_JSON = "body: not UTF-8 JSON (a JSON body is UTF-8 text, RFC 8259 section 8.1)"
 
 
 #: Names pydantic puts in an error's ``loc`` for the member of a union, not a field.
@@ -94,8 +113,25 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     return error_json(exc.status, exc.code, exc.message, **exc.extra)
 
 
+def _json_position(document: Any, position: Any) -> str:
+    """``line L, column C`` (from 1) of character ``position`` of ``document``."""
+    if not isinstance(document, str) or not isinstance(position, int):
+        return "at an unknown position"
+    line = document.count("\n", 0, position) + 1
+    column = position - (document.rfind("\n", 0, position) + 1) + 1
+    return f"line {line}, column {column}"
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            location = error.get("loc", ())
+            reason = str((error.get("ctx") or {}).get("error") or "JSON decode error")
+            where = _json_position(exc.body, location[1] if len(location) > 1 else None)
+            return error_json(
+                400, "invalid_json", f"body: not valid JSON ({reason} at {where})", fields=["body"]
+            )
     fields: list[str] = []
     messages: list[str] = []
     for error in exc.errors():
@@ -106,11 +142,26 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_json(422, "validation_error", "; ".join(messages), fields=fields)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` value for the request's path: the methods of every route matching it
+    (recorded by :func:`document_errors`)."""
+    path = request.scope.get("path", "")
+    table: list[tuple[Any, set[str]]] = getattr(request.app.state, "route_methods", [])
+    methods = {m for regex, route_methods in table if regex.match(path) for m in route_methods}
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it could not decode (not UTF-8); our own 400s are ApiErrors.
+        return error_json(400, "invalid_json", NOT_JSON, fields=["body"])
     code = _STATUS_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_json(exc.status_code, code, message)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return error_json(exc.status_code, code, message, headers=headers or None)
 
 
 async def _config_error(_: Request, exc: Exception) -> JSONResponse:
@@ -123,8 +174,41 @@ async def _concurrency_error(_: Request, exc: Exception) -> JSONResponse:
     return error_json(409, "concurrent_update", "the record is being changed; try again")
 
 
+class UnexpectedErrors:
+    """ASGI middleware: an exception no handler answered becomes a JSON 500
+    ``internal_error`` and is logged with its stack trace, here and in Azure alike (left to
+    the Functions host, it would fail the invocation and answer an empty 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            answer = error_json(
+                500, "internal_error", "an unexpected error occurred; it is in the app's log"
+            )
+            await answer(scope, receive, send)
+
+
 def install_error_handlers(api: FastAPI) -> None:
     """Register the handlers that turn exceptions into the error shape above."""
+    api.add_middleware(UnexpectedErrors)
     api.add_exception_handler(ApiError, _api_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(StarletteHTTPException, _http_error)
@@ -142,6 +226,37 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "Microsoft Entra ID's signing keys cannot be read now (try again)",
     },
 }
+
+_ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorResponse"}
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def document_errors(api: FastAPI, routers: Sequence[APIRouter]) -> None:
+    """Before ``routers`` are included in ``api``: add to every operation the error answers
+    the handlers above can give it, unless the route documents them itself (400
+    ``invalid_json`` when it takes a body, 404 when its path holds an id, 409 when it changes
+    records, 500 always), and record each route's methods for ``Allow``."""
+    table: list[tuple[Any, set[str]]] = []
+    for router in routers:
+        for route in router.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            methods = set(route.methods or ())
+            table.append((route.path_regex, methods))
+            answers = {500: "Unexpected error (internal_error) or missing configuration"}
+            if route.body_field is not None:
+                answers[400] = "The body is not UTF-8 JSON (invalid_json)"
+            if route.param_convertors:
+                answers[404] = "Not found"
+            if methods & _MUTATING:
+                answers[409] = "Conflict (see the error code)"
+            for status, text in answers.items():
+                if status not in route.responses and str(status) not in route.responses:
+                    route.responses[status] = {
+                        "description": text,
+                        "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+                    }
+    api.state.route_methods = table
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

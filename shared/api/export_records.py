@@ -6,6 +6,11 @@ does not run it"). Rules:
 * the connection must exist (422 on ``connection_id``), be usable by the caller (403) and
   be ``ready`` (409 ``connection_not_ready`` naming what is missing);
 * exactly one of ``audience_id`` and ``create_audience`` (422);
+* the export folder's model.json must hold the segments and their mapped columns, and Snap
+  must show the audience (or the ad account to create it in) to the connection
+  (:mod:`shared.api.export_checks`: 422 naming what is wrong and listing what exists; saved
+  with ``validation.status: incomplete`` and a warning when the folder or Snap cannot be
+  reached); checked on create and when a change touches what a run reads;
 * one audience is fed by one export when either is ``mirror`` (409 ``audience_in_use``):
   two mirror exports would remove each other's people;
 * while a run is in progress, the fields it reads (connection, audience, data matching,
@@ -24,6 +29,7 @@ import uuid
 from typing import Any
 
 from shared import connections, layout, run_control
+from shared.api import export_checks
 from shared.api.access import actor, require_use
 from shared.api.errors import ApiError, field_error
 from shared.api.principal import Principal
@@ -39,15 +45,12 @@ RUN_INPUT_FIELDS = frozenset(
 )
 #: An Azure blob container name.
 _CONTAINER = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-#: Fields a PATCH may not set to null.
-REQUIRED_FIELDS = frozenset(
-    {"display_name", "connection_id", "data_matching", "segments", "schedule", "sync_mode"}
-)
 
 
 def check_id(value: str, what: str) -> str:
-    """``value`` if it looks like an id of ours; else :class:`ApiError` 404 ``no such <what>``."""
-    if not ID_PATTERN.match(value):
+    """``value`` if it looks like an id of ours (all of it: a trailing newline is not an id);
+    else :class:`ApiError` 404 ``no such <what>``. Checked before any storage call."""
+    if not ID_PATTERN.fullmatch(value):
         raise ApiError(404, "not_found", f"no such {what}")
     return value
 
@@ -118,7 +121,7 @@ def _check_places(services: Services, given: dict[str, Any]) -> None:
     if source:
         container = str(source.get("container", ""))
         settings = services.settings
-        if not _CONTAINER.match(container) or container in (
+        if not _CONTAINER.fullmatch(container) or container in (
             settings.state_container,
             settings.staging_container,
         ):
@@ -127,7 +130,7 @@ def _check_places(services: Services, given: dict[str, Any]) -> None:
         if prefix.startswith("/") or any(p in (".", "..") for p in prefix.split("/")):
             raise field_error(["source.prefix"], "source.prefix: no '.', '..' or leading '/'")
     account = (given.get("create_audience") or {}).get("ad_account_id")
-    if account is not None and not ID_PATTERN.match(str(account)):
+    if account is not None and not ID_PATTERN.fullmatch(str(account)):
         raise field_error(
             ["create_audience.ad_account_id"], "create_audience.ad_account_id: not an id"
         )
@@ -142,10 +145,11 @@ def create_export(services: Services, body: ExportCreate, principal: Principal) 
         )
     _check_unique_segments(body.segments)
     _check_places(services, body.model_dump(mode="json"))
-    usable_connection(services, body.connection_id, principal)
+    connection = usable_connection(services, body.connection_id, principal)
     export_id = uuid.uuid4().hex
     _check_audience_free(services, export_id, body.audience_id, body.sync_mode)
     export = Export(id=export_id, created=actor(principal), **body.model_dump())
+    export.validation = export_checks.validate_export(services, export, connection)
     if not services.state.create(layout.export(export.id), export.model_dump(mode="json")):
         raise RuntimeError("export id collision")  # pragma: no cover - uuid4
     return export
@@ -167,23 +171,18 @@ def patch_export(
     """
     current = load_export(services, export_id)
     require_export_access(services, current, principal)
+    # Only ``source`` takes null (the schema refuses it elsewhere); left-out fields are absent.
     given = patch.model_dump(mode="json", include=patch.model_fields_set)
-    nulls = sorted(f for f in REQUIRED_FIELDS if f in given and given[f] is None)
-    if nulls:
-        raise field_error(nulls, "; ".join(f"{f}: may not be null" for f in nulls))
-    if given.get("audience_id") is not None and given.get("create_audience") is not None:
+    if "audience_id" in given and "create_audience" in given:
         raise field_error(
             ["audience_id", "create_audience"],
             "give at most one of audience_id and create_audience",
         )
-    for f in ("audience_id", "create_audience"):
-        if f in given and given[f] is None:
-            other = "create_audience" if f == "audience_id" else "audience_id"
-            raise field_error([f], f"{f}: may not be null (give {other} instead)")
     _check_unique_segments(given.get("segments"))
     _check_places(services, given)
+    connection = None
     if "connection_id" in given:
-        usable_connection(services, given["connection_id"], principal)
+        connection = usable_connection(services, given["connection_id"], principal)
     if "audience_id" in given:
         given["create_audience"] = None
         # Chosen by hand: what an earlier attempt created and never recorded is not adopted
@@ -195,23 +194,17 @@ def patch_export(
         sync_mode = SyncMode(given.get("sync_mode") or current.sync_mode)
         audience_id = given["audience_id"] if "audience_id" in given else current.audience_id
         _check_audience_free(services, export_id, audience_id, sync_mode)
+    if export_checks.CHECKED_FIELDS & given.keys():
+        _refuse_while_running(services, current, given)
+        proposed = Export.model_validate({**current.model_dump(mode="json"), **given})
+        if connection is None:
+            connection = connections.get_connection(services, current.connection_id)
+        validation = export_checks.validate_export(services, proposed, connection)
+        given["validation"] = validation.model_dump(mode="json")
     reactivate = "connection_id" in given
 
     def mutate(document: dict[str, Any]) -> dict[str, Any]:
-        changing_inputs = {
-            f for f in RUN_INPUT_FIELDS & given.keys() if document.get(f) != given[f]
-        }
-        if changing_inputs:
-            running = run_control.run_in_progress(services, document.get("active_run_id"))
-            if running:
-                raise ApiError(
-                    409,
-                    "run_in_progress",
-                    "a run of this export is in progress; change "
-                    + ", ".join(sorted(changing_inputs))
-                    + " after it ends",
-                    run_id=running,
-                )
+        _refuse_while_running(services, document, given)
         document.update(given)
         if reactivate:
             document.update(status="active", inactive_reason=None)
@@ -222,6 +215,26 @@ def patch_export(
     if stored is None:
         raise ApiError(404, "not_found", "no such export")
     return Export.model_validate(stored)
+
+
+def _refuse_while_running(
+    services: Services, current: Export | dict[str, Any], given: dict[str, Any]
+) -> None:
+    """409 ``run_in_progress`` when ``given`` changes a field a running run reads."""
+    document = current.model_dump(mode="json") if isinstance(current, Export) else current
+    changing = {f for f in RUN_INPUT_FIELDS & given.keys() if document.get(f) != given[f]}
+    if not changing:
+        return
+    running = run_control.run_in_progress(services, document.get("active_run_id"))
+    if running:
+        raise ApiError(
+            409,
+            "run_in_progress",
+            "a run of this export is in progress; change "
+            + ", ".join(sorted(changing))
+            + " after it ends",
+            run_id=running,
+        )
 
 
 def delete_export(services: Services, export_id: str, principal: Principal) -> None:

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from azure.core.exceptions import HttpResponseError
 from fastapi import APIRouter, Query
 
 from shared import connections, run_control
 from shared.api import export_records
 from shared.api.access import Caller, EditorCaller, may_use
+from shared.api.cursors import InvalidCursor, decode_history_cursor, encode_history_cursor
 from shared.api.errors import ApiError, errors, field_error
 from shared.api.principal import Principal
 from shared.api.schemas import (
     RunHistory,
     RunRefused,
     RunRefusedError,
+    RunRequest,
     RunsRequest,
     RunsStarted,
     RunStarted,
@@ -81,13 +82,13 @@ def start_export_run(
     responses=errors(404, 409),
 )
 def start_run(
-    export_id: str, principal: EditorCaller, options: RunOptions | None = None
+    export_id: str, principal: EditorCaller, options: RunRequest | None = None
 ) -> RunStarted:
     """Optional body: ``full_refresh`` (false, true or ``"clear_first"``),
     ``allow_mass_removal``, ``dry_run``. 409 ``run_in_progress`` carries ``run_id``."""
     services = get_services()
     export = export_records.load_export(services, export_id)
-    return start_export_run(services, export, principal, options or RunOptions())
+    return start_export_run(services, export, principal, (options or RunRequest()).options())
 
 
 @router.post(
@@ -143,15 +144,25 @@ def run_history(
     export_id: str,
     principal: Caller,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=400, description="next_cursor of the previous page")
+    ] = None,
 ) -> RunHistory:
+    """``next_cursor`` continues after this page's last run; a cursor the server did not
+    make for this export is refused (422) before anything is read."""
+    export_records.check_id(export_id, "export")
+    try:
+        after = decode_history_cursor(cursor, export_id) if cursor is not None else None
+    except InvalidCursor as exc:
+        raise field_error(["cursor"], str(exc)) from None
     services = get_services()
     export_records.load_export(services, export_id)
-    try:
-        page = run_control.run_history(services, export_id, limit=limit, cursor=cursor)
-    except HttpResponseError:
-        raise field_error(["cursor"], "cursor: not a cursor of this history") from None
-    return RunHistory(runs=page["runs"], next_cursor=page["next_cursor"])
+    page = run_control.run_history(services, export_id, limit=limit, after=after)
+    last = page["last"]
+    return RunHistory(
+        runs=page["runs"],
+        next_cursor=encode_history_cursor(export_id, last) if last else None,
+    )
 
 
 @router.get(

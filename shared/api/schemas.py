@@ -9,8 +9,26 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    MISSING,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
+from pydantic_core import PydanticCustomError
 
+from shared.api.names import (
+    AttributeName,
+    AudienceName,
+    Description,
+    DisplayName,
+    ExportPrefix,
+    SegmentName,
+)
 from shared.models import (
     Actor,
     Connection,
@@ -18,6 +36,8 @@ from shared.models import (
     DataMatching,
     Export,
     ExportSource,
+    ExportValidation,
+    RunOptions,
     Schedule,
     SyncMode,
     UsableBy,
@@ -25,21 +45,56 @@ from shared.models import (
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
 RecordId = Annotated[str, StringConstraints(pattern=ID_PATTERN.pattern)]
 #: A Snapchat audience (segment) id: Snap's ids are digits; letters, ``_`` and ``-`` tolerated.
 AudienceId = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 ]
-#: A Customer Insights segment table name (an entity of the export's model.json).
-SegmentName = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=256, pattern=r"^[^/\\]+$"),
-]
+#: A Snapchat ad account id (Snap's are UUIDs); it goes into Snap URLs.
+AdAccountId = Annotated[str, StringConstraints(pattern=ID_PATTERN.pattern)]
+
+
+def _json_true(value: Any) -> Any:
+    """Only a JSON ``true`` is consent (lax mode would take ``1`` and ``1.0``)."""
+    if not isinstance(value, bool):
+        raise PydanticCustomError("bool_type", "Input should be a valid boolean")
+    return value
 
 
 class _Request(BaseModel):
+    """A request body: unknown fields are refused; booleans and integers are strict (a JSON
+    ``true``, never ``"yes"`` or ``1``; a JSON integer, never ``"180"`` or ``180.0``)."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+class DataMatchingRequest(_Request):
+    """Which column of the segment feeds each Snap schema (columns as in model.json)."""
+
+    email: AttributeName
+    phone: AttributeName | None = None
+    mobile_ad_id: AttributeName | None = None
+
+
+class CreateAudienceRequest(_Request):
+    """Ask the app to create the Snapchat audience (a customer list, ``FIRST_PARTY``)."""
+
+    name: AudienceName
+    description: Description = ""
+    retention_in_days: StrictInt = Field(
+        default=9999, ge=1, le=9999, description="Days Snap keeps a member; 9999 is lifetime"
+    )
+    ad_account_id: AdAccountId | None = Field(
+        default=None,
+        description="The Snap ad account; may be left out when the connection sees only one",
+    )
+
+
+class ExportSourceRequest(_Request):
+    """Where Customer Insights writes this export: container and the folder of model.json."""
+
+    container: str = Field(min_length=3, max_length=63)
+    prefix: ExportPrefix = ""
 
 
 # -- connections ----------------------------------------------------------------------------
@@ -49,16 +104,17 @@ class ConnectionCreate(_Request):
 
     display_name: DisplayName
     usable_by: UsableBy = UsableBy.ADMINS
-    privacy_consent: Literal[True] = Field(
+    privacy_consent: Annotated[Literal[True], BeforeValidator(_json_true)] = Field(
         description="Must be true: the administrator agrees to send data to Snapchat."
     )
 
 
 class ConnectionPatch(_Request):
-    """``PATCH /api/connections/{id}``: the fields to change."""
+    """``PATCH /api/connections/{id}``: the fields to change (left out: unchanged; ``null``
+    is not a value of either)."""
 
-    display_name: DisplayName | None = None
-    usable_by: UsableBy | None = None
+    display_name: DisplayName | MISSING = MISSING
+    usable_by: UsableBy | MISSING = MISSING
 
 
 class ConnectionView(BaseModel):
@@ -122,30 +178,32 @@ class ExportCreate(_Request):
     display_name: DisplayName
     connection_id: RecordId
     audience_id: AudienceId | None = None
-    create_audience: CreateAudience | None = None
-    data_matching: DataMatching
+    create_audience: CreateAudienceRequest | None = None
+    data_matching: DataMatchingRequest
     segments: list[SegmentName] = Field(min_length=1, max_length=100)
     schedule: Schedule = Schedule.WITH_REFRESH
     sync_mode: SyncMode = SyncMode.MIRROR
-    source: ExportSource | None = None
+    source: ExportSourceRequest | None = None
 
 
 class ExportPatch(_Request):
-    """``PATCH /api/exports/{id}``: the fields to change (same rules as creating).
+    """``PATCH /api/exports/{id}``: the fields to change (same rules as creating; a field
+    left out is unchanged).
 
     ``audience_id`` replaces ``create_audience`` and the other way round; ``source: null``
-    returns to the app settings. Run state is never changed here.
+    returns to the app settings (the only field that takes ``null``). Run state is never
+    changed here.
     """
 
-    display_name: DisplayName | None = None
-    connection_id: RecordId | None = None
-    audience_id: AudienceId | None = None
-    create_audience: CreateAudience | None = None
-    data_matching: DataMatching | None = None
-    segments: list[SegmentName] | None = Field(default=None, min_length=1, max_length=100)
-    schedule: Schedule | None = None
-    sync_mode: SyncMode | None = None
-    source: ExportSource | None = None
+    display_name: DisplayName | MISSING = MISSING
+    connection_id: RecordId | MISSING = MISSING
+    audience_id: AudienceId | MISSING = MISSING
+    create_audience: CreateAudienceRequest | MISSING = MISSING
+    data_matching: DataMatchingRequest | MISSING = MISSING
+    segments: Annotated[list[SegmentName], Field(min_length=1, max_length=100)] | MISSING = MISSING
+    schedule: Schedule | MISSING = MISSING
+    sync_mode: SyncMode | MISSING = MISSING
+    source: ExportSourceRequest | MISSING | None = MISSING
 
 
 class SnapshotSummary(BaseModel):
@@ -171,6 +229,10 @@ class ExportView(BaseModel):
     source: ExportSource | None
     status: Literal["active", "inactive"]
     inactive_reason: str | None
+    validation: ExportValidation | None = Field(
+        description="What saving checked: passed, or incomplete with warnings saying what "
+        "could not be checked (the export folder or Snap could not be reached)"
+    )
     created: Actor
     updated_at: str
     active_run_id: str | None
@@ -207,7 +269,25 @@ class RunsRequest(_Request):
     active export scheduled ``with_refresh`` that the caller may run)."""
 
     export_ids: list[RecordId] | None = Field(default=None, min_length=1, max_length=500)
-    all: bool | None = None
+    all: StrictBool | None = None
+
+
+class RunRequest(_Request):
+    """``POST /api/exports/{id}/runs`` body: how to run (every field a JSON boolean, or
+    ``"clear_first"`` for ``full_refresh``)."""
+
+    full_refresh: StrictBool | Literal["clear_first"] = Field(
+        default=False,
+        description='true: resend everything; "clear_first": empty the audience first',
+    )
+    allow_mass_removal: StrictBool = Field(
+        default=False, description="Let the run remove more than the mass-removal threshold"
+    )
+    dry_run: StrictBool = Field(default=False, description="Count what would be sent; send nothing")
+
+    def options(self) -> RunOptions:
+        """The run's options as stored on the run."""
+        return RunOptions(**self.model_dump())
 
 
 class RunStartedFor(RunStarted):

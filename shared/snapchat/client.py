@@ -94,6 +94,21 @@ class SnapchatClient:
         self._session = session
         self.requests_sent = 0
 
+    def bounded(self, *, timeout_s: float, retry_budget_s: float = 0.0) -> SnapchatClient:
+        """This connection's client with other limits: the same access token cache, rate
+        limiter and HTTP session, each request answered within ``timeout_s`` and retried only
+        within ``retry_budget_s`` (0: never). For calls an HTTP request waits for."""
+        client = SnapchatClient(
+            self._base.removesuffix("/v1"),
+            self._tokens,
+            rate_limiter=self._limiter,
+            timeout_s=timeout_s,
+            retry_budget_s=retry_budget_s,
+            session=self._session,
+            sleep=self._sleep,
+        )
+        return client
+
     # -- account discovery ------------------------------------------------------------------
     def me(self) -> dict[str, Any]:
         """The signed-in member (``GET /v1/me``): id, email, display_name, organization_id."""
