@@ -20,8 +20,8 @@ $(STAMP_NODE): package.json package-lock.json
 	touch $@
 
 lint: $(STAMP_PY)
-	$(PY) -m ruff check shared tests function_app.py benchmarks scripts
-	$(PY) -m ruff format --check shared tests function_app.py benchmarks scripts
+	$(PY) -m ruff check shared devtools tests function_app.py benchmarks
+	$(PY) -m ruff format --check shared devtools tests function_app.py benchmarks
 
 typecheck: $(STAMP_PY)
 	$(PY) -m mypy
@@ -34,7 +34,7 @@ test: lint typecheck unit
 
 ## make demo: a realistic export through the real functions into the Snap sandbox.
 demo: deps
-	$(PY) scripts/demo.py
+	$(PY) -m devtools.demo
 
 ## make bench: 1M and 10M profiles end to end against the hashing floor (long).
 bench: deps
@@ -45,10 +45,10 @@ bench-small: deps
 	$(PY) benchmarks/run.py --sizes 50000 --out benchmarks/results-small.md
 
 serve: deps
-	$(PY) -m shared serve
+	$(PY) -m devtools serve
 
 sandbox: deps
-	$(PY) -m shared.snap_sandbox --port 8765
+	$(PY) -m devtools.snap_sandbox --port 8765
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -11,7 +11,7 @@ For each size:
    apart, not part of any figure);
 2. time the *floor* (:mod:`benchmarks.floor`) over those files, in a process of its own;
 3. start our own Azurite (in memory, loopback, free ports) and the Snap sandbox
-   (``python -m shared.snap_sandbox``, its own process, rate limits on), upload the export;
+   (``python -m devtools.snap_sandbox``, its own process, rate limits on), upload the export;
 4. run it three times as on-demand runs, each through a fresh worker process
    (:mod:`benchmarks.worker`: the queue triggers of ``function_app.py`` through
    ``QueuePump``, one local instance): *first* (empty audience, no snapshot), *no change*
@@ -52,7 +52,7 @@ import requests  # noqa: E402
 
 from benchmarks import datagen  # noqa: E402
 from benchmarks.profile import summarize  # noqa: E402
-from scripts.local_azurite import (  # noqa: E402
+from devtools.azurite import (  # noqa: E402
     Azurite,
     ChildProcess,
     free_port,
@@ -149,7 +149,7 @@ def reset_peak_rss(pid: int) -> bool:
 
 @dataclass
 class Sandbox(ChildProcess):
-    """``python -m shared.snap_sandbox`` in a process of its own (rate limits on)."""
+    """``python -m devtools.snap_sandbox`` in a process of its own (rate limits on)."""
 
     log: Path
     process: subprocess.Popen[bytes] | None = None
@@ -159,7 +159,7 @@ class Sandbox(ChildProcess):
         port = free_port()
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [PY, "-m", "shared.snap_sandbox", "--port", str(port)],
+                [PY, "-m", "devtools.snap_sandbox", "--port", str(port)],
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -679,7 +679,7 @@ def machine() -> dict[str, Any]:
             text=True,
         ).stdout.strip()
         commit += " (with local changes)" if dirty else ""
-    from shared.local_host import host_queue_settings
+    from devtools.local_host import host_queue_settings
 
     return {
         "cpu": model,

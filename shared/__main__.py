@@ -1,4 +1,8 @@
-"""Command line: ``python -m shared dry-run ...`` and ``python -m shared serve ...``."""
+"""Command line: ``python -m shared dry-run ...``, the file check (see :mod:`shared.dry_run`).
+
+It needs only the runtime dependencies. Local development commands (``serve``) are in
+:mod:`devtools` (``python -m devtools serve``).
+"""
 
 from __future__ import annotations
 
@@ -47,12 +51,6 @@ def _region(code: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from shared.local_host import serve
-
-    return serve(port=args.port, processes=args.processes)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     parser = argparse.ArgumentParser(prog="python -m shared")
@@ -72,16 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     dry.add_argument("--segment", help="entity of model.json (needed when there are several)")
     dry.add_argument("--hashes-out", help="write SCHEMA<TAB>hash lines, sorted")
     dry.set_defaults(handler=_dry_run)
-
-    serve = commands.add_parser("serve", help="run the app locally against Azurite")
-    serve.add_argument("--port", type=int, default=7071)
-    serve.add_argument(
-        "--processes",
-        type=int,
-        default=None,
-        help="worker processes polling the queues (default FUNCTIONS_WORKER_PROCESS_COUNT or 1)",
-    )
-    serve.set_defaults(handler=_serve)
 
     args = parser.parse_args(argv)
     return int(args.handler(args))

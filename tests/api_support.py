@@ -12,10 +12,10 @@ import requests
 from fastapi.testclient import TestClient
 
 import function_app
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.api.principal import PRINCIPAL_HEADER
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from tests.helpers import seed_connection
 
 ROLE_TYP = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"

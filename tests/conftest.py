@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from scripts.local_azurite import AZURITE, Azurite
+from devtools.azurite import AZURITE, Azurite
+from devtools.local_host import QueuePump, function_handlers
+from devtools.snap_sandbox import DEFAULT_AD_ACCOUNT_ID, SnapSandbox
 from shared.config import Settings
-from shared.local_host import QueuePump, function_handlers
 from shared.services import Services, build_services, set_services
-from shared.snap_sandbox import DEFAULT_AD_ACCOUNT_ID, SnapSandbox
 from shared.storage_clients import BlobExportStore, host_queue_service
 
 

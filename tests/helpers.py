@@ -9,12 +9,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from scripts.cdm_model import headerless_entity, model_json
+from devtools.cdm_model import headerless_entity, model_json
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.models import Actor, Connection, DataMatching, Export
 from shared.secrets import refresh_token_secret_name
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 
 PREFIX = "CustomerInsights_00000000-0000-0000-0000-000000000001/BlobExport"
 

@@ -6,10 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.secrets import refresh_token_secret_name
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from tests.api_support import (
     ADMIN,
     CALLBACK,

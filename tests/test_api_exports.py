@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.models import Run, Snapshot
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from shared.storage_clients import host_queue_service
 from tests.api_support import (
     ADMIN,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
-from shared.local_host import QueuePump
 from shared.secrets import refresh_token_secret_name
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from tests.api_support import (
     ADMIN,
     VIEWER,

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.connections import begin_sign_in
 from shared.models import Run, RunStatus, UsableBy
 from shared.run_control import new_run_id
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from tests.api_support import (
     ADMIN,
     CALLBACK,

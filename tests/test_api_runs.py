@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.models import Run, RunStatus
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from tests.api_support import ADMIN, CONTRIBUTOR, VIEWER, api_client, shared_connection
 from tests.helpers import seed_connection, seed_export, sha
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
 from shared import claims, layout, pipeline
-from shared.local_host import QueuePump
 from shared.models import RunOptions
 from shared.run_control import start_run
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from tests.conftest import exports_container
 from tests.helpers import (
     person,

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 import requests
 
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
 from shared import erasures, layout, pipeline
 from shared.config import Settings
 from shared.identifiers import Schema
-from shared.local_host import QueuePump
 from shared.models import Export
 from shared.run_control import get_run
 from shared.services import Services, build_services, set_services
-from shared.snap_sandbox import SnapSandbox
 from tests.conftest import exports_container
 from tests.helpers import (
     person,

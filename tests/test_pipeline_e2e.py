@@ -8,12 +8,12 @@ import pytest
 from azure.functions.queue import QueueMessage
 
 import function_app
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
-from shared.local_host import QueuePump
 from shared.models import RunOptions
 from shared.run_control import RunInProgress, get_run, start_run
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from tests.api_support import ADMIN
 from tests.conftest import exports_container
 from tests.helpers import (

@@ -8,12 +8,12 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 import function_app
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout, pipeline
-from shared.local_host import QueuePump
 from shared.models import Export
 from shared.queues import MAX_MESSAGE_BYTES, MessageTooLarge, encode
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from shared.snapchat.client import SnapchatClient
 from tests.api_support import ADMIN, api_client
 from tests.conftest import exports_container

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
 from shared import state_store
-from shared.local_host import QueuePump
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from shared.telemetry import ContextFilter, RedactingFilter, run_context
 from tests.conftest import exports_container
 from tests.helpers import run_to_end, seed_connection, seed_export, write_ci_export

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
 from shared.config import Settings
-from shared.local_host import QueuePump
 from shared.services import Services, build_services, set_services
-from shared.snap_sandbox import SnapSandbox
 from tests.conftest import exports_container
 from tests.helpers import (
     person,

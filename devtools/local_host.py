@@ -1,4 +1,4 @@
-"""``python -m shared serve``: the function app on this machine, against Azurite.
+"""``python -m devtools serve``: the function app on this machine, against Azurite.
 
 It does what the Functions host does for this app, calling the very functions declared in
 ``function_app.py``:
@@ -360,7 +360,7 @@ def serve(port: int = 7071, host: str = "127.0.0.1", processes: int | None = Non
     worker.start()
     timer = TimerThread(settings.require("REFRESH_SCHEDULE"))
     timer.start()
-    from shared.local_asgi import local_app
+    from devtools.local_asgi import local_app
 
     log.info("serving http://%s:%d/api (queues and timer running)", host, port)
     try:

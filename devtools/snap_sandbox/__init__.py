@@ -8,7 +8,7 @@ Start it
 ========
 Foreground (binds loopback only, prints one line with its URL)::
 
-    .venv/bin/python -m shared.snap_sandbox [--host 127.0.0.1] [--port 8765] [--expires-in N]
+    .venv/bin/python -m devtools.snap_sandbox [--host 127.0.0.1] [--port 8765] [--expires-in N]
         [--rotate-refresh-tokens] [--no-rate-limits] [--redirect-uri URI ...]
         [--processing-seconds S] [--client-id ID] [--client-secret SECRET]
 
@@ -17,7 +17,7 @@ Point the app at it with ``SNAPCHAT_API_URL=http://127.0.0.1:8765`` and
 
 In tests::
 
-    from shared.snap_sandbox import SnapSandbox
+    from devtools.snap_sandbox import SnapSandbox
     with SnapSandbox() as sb:            # free port on 127.0.0.1, background thread
         token = sb.issue_tokens()["access_token"]      # skip the browser flow
         requests.get(sb.url + "/v1/me", headers={"Authorization": "Bearer " + token})

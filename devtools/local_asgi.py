@@ -1,4 +1,4 @@
-"""The ASGI app that ``python -m shared serve`` runs: the API, plus the OAuth callback
+"""The ASGI app that ``python -m devtools serve`` runs: the API, plus the OAuth callback
 function of ``function_app.py`` adapted from ASGI to ``func.HttpRequest``/``HttpResponse``
 (in Azure the Functions host routes the callback to that function itself)."""
 
