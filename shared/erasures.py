@@ -53,15 +53,11 @@ def hash_erasure_values(values: dict[str, str | None], default_region: str) -> d
 def load_index(services: Services) -> ErasureIndex:
     """Every recorded erasure: digest -> erasure time, per schema (small: one per person)."""
     index: ErasureIndex = {schema: {} for schema in Schema}
-    for name in services.state.names(layout.ERASURES_PREFIX):
-        parts = name.split("/")
-        if len(parts) != 3 or not parts[2].endswith(".json"):
-            continue
-        record = services.state.get(name)
-        if record is None:
-            continue
-        schema = Schema(parts[1])
-        index[schema][bytes.fromhex(parts[2][:-5])] = _parse_time(record["erased_at"])
+    for name, record in services.state.documents(layout.ERASURES_PREFIX):
+        erased = layout.erasure_of(name)
+        if erased is not None:
+            schema, digest = erased
+            index[schema][bytes.fromhex(digest)] = _parse_time(record["erased_at"])
     return index
 
 
@@ -77,10 +73,7 @@ def erase(services: Services, digests: dict[Schema, str], requested_by: str) -> 
             layout.erasure(schema, digest), {"erased_at": erased_at, "requested_by": requested_by}
         )
     results = []
-    for name in services.state.names("exports/"):
-        document = services.state.get(name)
-        if document is None:
-            continue
+    for _, document in services.state.documents(layout.EXPORTS_PREFIX):
         export = Export.model_validate(document)
         results.append(_erase_from_export(services, export, digests))
     log.info("erasure recorded for %d schema(s) across %d export(s)", len(digests), len(results))

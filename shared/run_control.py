@@ -151,10 +151,7 @@ def start_run(
 def start_scheduled_runs(services: Services) -> dict[str, str]:
     """Start a run of every active export scheduled ``with_refresh``: export id -> outcome."""
     outcomes: dict[str, str] = {}
-    for name in services.state.names("exports/"):
-        document = services.state.get(name)
-        if document is None:
-            continue
+    for _, document in services.state.documents(layout.EXPORTS_PREFIX):
         export = Export.model_validate(document)
         if export.status != "active" or export.schedule is not Schedule.WITH_REFRESH:
             continue
@@ -203,8 +200,7 @@ def run_history(
     names = list(page) if page is not None else []
     runs = []
     for name in names:
-        run_id = name.rsplit("/", 1)[1].split("-", 1)[1][: -len(".json")]
-        view = get_run(services, run_id)
+        view = get_run(services, layout.history_run_id(name))
         if view is not None:
             runs.append(view)
     token = getattr(pages, "continuation_token", None)

@@ -133,6 +133,16 @@ class StateStore:
         """Blob names under ``prefix`` in name order."""
         yield from self.container.list_blob_names(name_starts_with=prefix)
 
+    def documents(self, prefix: str) -> Iterator[tuple[str, JsonDict]]:
+        """``(name, document)`` of every JSON document under ``prefix``, in name order.
+
+        The names are listed first; a document deleted after that is skipped.
+        """
+        for name in list(self.names(prefix)):
+            document = self.get(name)
+            if document is not None:
+                yield name, document
+
     # -- binary files ---------------------------------------------------------------------
     def write_bytes(self, name: str, data: bytes) -> None:
         """Write a whole file."""

@@ -28,7 +28,6 @@ from shared.api.access import actor, require_use
 from shared.api.errors import ApiError, field_error
 from shared.api.principal import Principal
 from shared.api.schemas import ID_PATTERN, ExportCreate, ExportPatch
-from shared.connections import delete_if_unchanged
 from shared.models import Connection, Export, SyncMode, utc_now
 from shared.services import Services
 
@@ -62,12 +61,10 @@ def load_export(services: Services, export_id: str) -> Export:
 
 def list_exports(services: Services) -> list[Export]:
     """Every export, in id order."""
-    found = []
-    for name in services.state.names("exports/"):
-        document = services.state.get(name)
-        if document is not None:
-            found.append(Export.model_validate(document))
-    return found
+    return [
+        Export.model_validate(document)
+        for _, document in services.state.documents(layout.EXPORTS_PREFIX)
+    ]
 
 
 def usable_connection(services: Services, connection_id: str, principal: Principal) -> Connection:
@@ -247,7 +244,7 @@ def delete_export(services: Services, export_id: str, principal: Principal) -> N
                 "a run of this export is in progress; delete it after the run ends",
                 run_id=running,
             )
-        if delete_if_unchanged(services.state, name, etag):
+        if services.state.delete(name, etag=etag):
             services.state.delete_prefix(layout.snapshot_prefix(export_id))
             return
     raise ApiError(409, "concurrent_update", "the export is being changed; try again")
