@@ -27,7 +27,7 @@ from azure.functions.queue import QueueMessage
 
 from devtools.local_host import QueuePump, WorkerProcesses, function_handlers, worker_process_count
 from shared.config import Settings
-from shared.queues import decode
+from shared.pipeline.messages import decode
 from shared.services import build_services, set_services
 from shared.storage_clients import host_queue_service
 from shared.telemetry import configure
@@ -53,12 +53,12 @@ def timed(handler: Handler, queue: str, timeline: Timeline) -> Handler:
     """``handler`` with its start, end and outcome written to ``timeline``."""
 
     def run(message: QueueMessage) -> None:
+        entry: dict[str, Any] = {"queue": queue, "kind": None, "item": None}
         try:
-            body = decode(message.get_body())
+            decoded = decode(message.get_body())
+            entry.update(kind=decoded.kind, item=decoded.item)
         except ValueError:
-            body = {}
-        item = body.get("part", body.get("partition", body.get("batch")))
-        entry: dict[str, Any] = {"queue": queue, "kind": body.get("kind"), "item": item}
+            pass
         entry["start"] = time.time()
         try:
             handler(message)

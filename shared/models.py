@@ -178,6 +178,23 @@ class RunStatus(enum.StrEnum):
         return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.SKIPPED)
 
 
+class Phase(enum.StrEnum):
+    """The phases of a run, in order; stored as ``Run.phase`` (plain strings in JSON).
+
+    ``Run.phase`` moves ``plan`` -> ``read`` -> ``diff`` -> ``upload`` -> ``done`` (or stays
+    where it was when the run failed). ``clear`` names the step that empties the audience for
+    a ``clear_first`` run (its queue message, completion records and claim); the run's phase
+    is ``upload`` meanwhile. See :mod:`shared.pipeline`.
+    """
+
+    PLAN = "plan"
+    READ = "read"
+    DIFF = "diff"
+    CLEAR = "clear"
+    UPLOAD = "upload"
+    DONE = "done"
+
+
 class RunOptions(BaseModel):
     """How a run was asked for (``POST /api/exports/{id}/runs`` body)."""
 
@@ -206,7 +223,7 @@ class Run(BaseModel):
     options: RunOptions = Field(default_factory=RunOptions)
     requested_by: str | None = None
     status: RunStatus = RunStatus.QUEUED
-    phase: str = "plan"
+    phase: Phase = Phase.PLAN
     created_at: str = Field(default_factory=utc_now)
     started_at: str | None = None
     ended_at: str | None = None

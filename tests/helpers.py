@@ -143,7 +143,7 @@ def start_run_holding_batches(
     from shared.run_control import start_run
 
     original = services.queues.send
-    held: list[dict[str, Any]] = []
+    held: list[Any] = []
 
     def hold(queue: str, messages: Any) -> None:
         if queue == services.settings.batch_queue:

@@ -10,10 +10,11 @@ import requests
 
 from devtools.local_host import QueuePump
 from devtools.snap_sandbox import SnapSandbox
-from shared import erasures, layout, pipeline
+from shared import erasures, layout
 from shared.config import Settings
 from shared.identifiers import Schema
 from shared.models import Export
+from shared.pipeline import clear
 from shared.run_control import get_run
 from shared.services import Services, build_services, set_services
 from tests.conftest import exports_container
@@ -324,7 +325,7 @@ def test_a_clear_still_landing_after_a_failed_clear_first_run_does_not_wipe_the_
     assert run_to_end(quick, pump, export_id)["status"] == "succeeded"
     # Snap takes 30 s (sandbox clock) to land all_users; the run gives up waiting first.
     sandbox.configure(processing_seconds=30.0)
-    monkeypatch.setattr(pipeline, "CLEAR_WAIT_S", 0.2)
+    monkeypatch.setattr(clear, "CLEAR_WAIT_S", 0.2)
     failed = run_to_end(quick, pump, export_id, full_refresh="clear_first")
     assert failed["status"] == "failed"
     export = Export.model_validate(quick.state.get(layout.export(export_id)))
@@ -396,7 +397,7 @@ def test_an_erasure_during_a_failed_append_run_is_applied_when_it_fails(
     publish(quick, list(range(0, 6)), "2026/11/20/0300")
     run, held = start_run_holding_batches(quick, pump, export_id)
     original_send = quick.queues.send
-    assert held[0]["schema"] == "EMAIL_SHA256"
+    assert held[0].schema == "EMAIL_SHA256"
     erasures.erase(
         quick,
         erasures.hash_erasure_values({"email": "person1@example.com"}, "US"),

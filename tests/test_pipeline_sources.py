@@ -10,8 +10,11 @@ from azure.functions.timer import TimerRequest
 import function_app
 from devtools.local_host import QueuePump
 from devtools.snap_sandbox import SnapSandbox
-from shared import layout, pipeline
+from shared import layout
+from shared.identifiers import Schema
 from shared.models import Export
+from shared.pipeline import diff
+from shared.pipeline.messages import UploadMessage
 from shared.queues import MAX_MESSAGE_BYTES, MessageTooLarge, encode
 from shared.services import Services
 from shared.snapchat.client import SnapchatClient
@@ -415,7 +418,7 @@ def test_a_step_that_keeps_failing_ends_in_the_poison_queue_and_fails_the_run(
     def broken(*args: object) -> None:
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(pipeline, "diff_partition", broken)
+    monkeypatch.setattr(diff, "diff_partition", broken)
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "failed"
     assert view["error"]["code"] == "step_failed"
@@ -424,17 +427,8 @@ def test_a_step_that_keeps_failing_ends_in_the_poison_queue_and_fails_the_run(
 
 
 def test_queue_messages_stay_small() -> None:
-    ranges = [[p, 0, 100] for p in range(256)]
-    text = encode(
-        {
-            "kind": "upload",
-            "run_id": "r" * 40,
-            "batch": 1,
-            "schema": "EMAIL_SHA256",
-            "op": "add",
-            "ranges": ranges,
-        }
-    )
+    ranges = tuple((p, 0, 100) for p in range(256))
+    text = encode(UploadMessage("r" * 40, 1, Schema.EMAIL, "add", ranges))
     assert len(text) < MAX_MESSAGE_BYTES / 8
     with pytest.raises(MessageTooLarge):
-        encode({"kind": "upload", "hashes": ["a" * 64] * 800})
+        encode(UploadMessage("r" * 40, 1, Schema.EMAIL, "add", ranges * 20))

@@ -48,7 +48,7 @@ def test_no_raw_identifier_anywhere(
 
     def spy(queue: str, batch: Any) -> int:
         batch = list(batch)
-        messages.extend(json.dumps(m) for m in batch)
+        messages.extend(m.body().decode() for m in batch)
         return send(queue, batch)
 
     monkeypatch.setattr(services.queues, "send", spy)
