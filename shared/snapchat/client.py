@@ -23,7 +23,6 @@ Behaviour:
 from __future__ import annotations
 
 import json
-import random
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +42,7 @@ from shared.snapchat.errors import (
 )
 from shared.snapchat.oauth import AccessTokenCache
 from shared.snapchat.rate_limit import RateLimiter
+from shared.snapchat.retry import Backoff
 
 #: Snap's maximum identifiers per users request (RudderStack, Segment, Braze docs).
 MAX_IDENTIFIERS_PER_REQUEST = 100_000
@@ -223,11 +223,9 @@ class SnapchatClient:
             payload = body
         else:
             payload = json.dumps(body, separators=(",", ":")).encode()
-        deadline = time.monotonic() + self._budget
-        attempt = 0
+        backoff = Backoff(self._budget, cap_s=20.0, sleep=self._sleep)
         refreshed = False
         while True:
-            attempt += 1
             token = self._tokens.token()
             self._limiter.acquire()
             self.requests_sent += 1
@@ -257,15 +255,13 @@ class SnapchatClient:
                             status=401,
                         )
                     refreshed = True
+                    backoff.retry_now()
                     continue
                 try:
                     return _check(response, method, path)
                 except SnapchatTransientError as exc:
                     error = exc
-            delay = min(20.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-            if time.monotonic() + delay > deadline:
-                raise error
-            self._sleep(delay)
+            backoff.wait(error)
 
 
 def _check(response: requests.Response, method: str, path: str) -> dict[str, Any]:

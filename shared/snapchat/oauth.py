@@ -13,7 +13,6 @@ retried with backoff.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from shared.snapchat.errors import (
     SnapchatRequestError,
     SnapchatTransientError,
 )
+from shared.snapchat.retry import Backoff
 
 SCOPE = "snapchat-marketing-api"
 #: Refresh this many seconds before ``expires_in`` runs out (Singer/Airbyte do a few minutes).
@@ -94,10 +94,8 @@ class SnapOAuth:
 
     def _token(self, form: dict[str, str]) -> TokenResponse:
         body = {**form, "client_id": self._client_id, "client_secret": self._client_secret}
-        deadline = time.monotonic() + self._budget
-        attempt = 0
+        backoff = Backoff(self._budget, cap_s=30.0, sleep=self._sleep)
         while True:
-            attempt += 1
             try:
                 response = self._session.post(
                     f"{self._url}/login/oauth2/access_token",
@@ -112,10 +110,7 @@ class SnapOAuth:
                 )
             except SnapchatTransientError as exc:
                 error = exc
-            delay = min(30.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-            if time.monotonic() + delay > deadline:
-                raise error
-            self._sleep(delay)
+            backoff.wait(error)
 
 
 def _token_response(response: requests.Response) -> TokenResponse:
