@@ -126,5 +126,5 @@ def staging_prefix(run_id: str) -> str:
 
 
 def _leaf(name: str) -> str:
-    """The last segment of a record name without ``.json`` (or ``.bin``)."""
+    """The last part of a blob name without ``.json`` (or ``.bin``)."""
     return name.rsplit("/", 1)[-1].split(".", 1)[0]

@@ -181,18 +181,20 @@ def test_a_worker_dying_after_creating_the_audience_leaves_no_orphan(
     # Look-alikes that must not be adopted: another export's, a hand-made one quoting the
     # tag mid-text, and one whose creating run is unknown.
     decoys = [
-        client.create_segment(account, "Lazy", description=f"[export other run {x}]")["id"]
+        client.create_audience(account, "Lazy", description=f"[export other run {x}]")["id"]
         for x in ("r1", "r2")
     ]
     decoys.append(
-        client.create_segment(account, "Lazy", description=f"[export {export_id} run r0] by hand")[
+        client.create_audience(account, "Lazy", description=f"[export {export_id} run r0] by hand")[
             "id"
         ]
     )
     decoys.append(
-        client.create_segment(account, "Lazy", description=f"x [export {export_id} run gone]")["id"]
+        client.create_audience(account, "Lazy", description=f"x [export {export_id} run gone]")[
+            "id"
+        ]
     )
-    create = SnapchatClient.create_segment
+    create = SnapchatClient.create_audience
     died: list[str] = []
 
     def create_then_die(self: SnapchatClient, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -202,7 +204,7 @@ def test_a_worker_dying_after_creating_the_audience_leaves_no_orphan(
             raise RuntimeError("worker lost before the audience id was stored")
         return segment
 
-    monkeypatch.setattr(SnapchatClient, "create_segment", create_then_die)
+    monkeypatch.setattr(SnapchatClient, "create_audience", create_then_die)
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "succeeded" and pump.failures == 1
     assert view["audience_id"] == died[0] and died[0] not in decoys
@@ -210,14 +212,14 @@ def test_a_worker_dying_after_creating_the_audience_leaves_no_orphan(
         f"Customer Insights export 'Test export' [export {export_id} run {view['id']}]"
     )
     assert sandbox.members(died[0]) == person_hashes([1, 2])
-    lazy = sorted(s["id"] for s in client.list_segments(account) if s["name"] == "Lazy")
+    lazy = sorted(s["id"] for s in client.list_audiences(account) if s["name"] == "Lazy")
     assert lazy == sorted([*decoys, died[0]])
 
 
 def fail_every_attempt_after_creating(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make the next run create its audience and then die on every attempt; returns the ids
     created (the patches are undone with ``monkeypatch.undo()``)."""
-    create, listing = SnapchatClient.create_segment, SnapchatClient.list_segments
+    create, listing = SnapchatClient.create_audience, SnapchatClient.list_audiences
     made: list[str] = []
 
     def create_then_die(self: SnapchatClient, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -229,8 +231,8 @@ def fail_every_attempt_after_creating(monkeypatch: pytest.MonkeyPatch) -> list[s
             raise RuntimeError("worker lost again")
         return listing(self, *args, **kwargs)
 
-    monkeypatch.setattr(SnapchatClient, "create_segment", create_then_die)
-    monkeypatch.setattr(SnapchatClient, "list_segments", list_then_die)
+    monkeypatch.setattr(SnapchatClient, "create_audience", create_then_die)
+    monkeypatch.setattr(SnapchatClient, "list_audiences", list_then_die)
     return made
 
 
@@ -313,7 +315,7 @@ def test_an_audience_recorded_meanwhile_wins_and_the_extra_one_is_deleted(
 ) -> None:
     _, export_id = lazy_export(services, sandbox)
     winner = sandbox.create_segment(ad_account_id=ad_account_id, name="Recorded first")
-    create = SnapchatClient.create_segment
+    create = SnapchatClient.create_audience
     extra: list[str] = []
 
     def create_while_another_records(
@@ -324,7 +326,7 @@ def test_an_audience_recorded_meanwhile_wins_and_the_extra_one_is_deleted(
         services.state.update(layout.export(export_id), lambda d: {**d, "audience_id": winner})
         return segment
 
-    monkeypatch.setattr(SnapchatClient, "create_segment", create_while_another_records)
+    monkeypatch.setattr(SnapchatClient, "create_audience", create_while_another_records)
     if delete_refused:  # tidying our extra audience is not the run's concern
         sandbox.set_faults(
             [{"kind": "status", "status": 403, "method": "DELETE", "path": r"/segments/\d+$"}]

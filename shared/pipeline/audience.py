@@ -53,7 +53,7 @@ def create_for_run(services: Services, run: Run) -> Run:
     export = records.load_export(services, run.export_id)
     connection = records.load_connection(services, export)
     audience_id = ensure_audience(services, export, connection, run.id)
-    found = services.snapchat(connection.id).get_segment(audience_id)
+    found = services.snapchat(connection.id).get_audience(audience_id)
 
     def change(r: Run) -> bool:
         if r.status.terminal:
@@ -95,7 +95,7 @@ def ensure_audience(services: Services, export: Export, connection: Connection, 
                 "accounts; set create_audience.ad_account_id",
             )
         ad_account = accounts[0]
-    adoptable, left = unrecorded_audiences(client.list_segments(ad_account), export, run_id)
+    adoptable, left = unrecorded_audiences(client.list_audiences(ad_account), export, run_id)
     if left:
         log.warning(
             "export %s: audiences %s were created for an earlier create_audience setting and "
@@ -125,7 +125,7 @@ def ensure_audience(services: Services, export: Export, connection: Connection, 
         if now is not None and now.audience_id:
             return now.audience_id
         description = spec.description or f"Customer Insights export '{export.display_name}'"
-        made = client.create_segment(
+        made = client.create_audience(
             ad_account,
             spec.name,
             description=f"{description} {audience_marker(export.id, run_id)}",
@@ -144,7 +144,7 @@ def ensure_audience(services: Services, export: Export, connection: Connection, 
             "export %s got audience %s meanwhile; deleting %s", export.id, winner, audience_id
         )
         try:
-            client.delete_segment(audience_id)
+            client.delete_audience(audience_id)
         except SnapchatError as exc:  # ours to tidy, not the run's concern
             log.warning(
                 "could not delete audience %s (delete it in Snapchat): %s", audience_id, exc

@@ -53,7 +53,7 @@ def _clear(services: Services, run: Run) -> dict[str, Any]:
     client = services.snapchat(export.connection_id)
     requested = services.state.get(layout.step(run.id, Phase.CLEAR, "requested"))
     if requested is None:
-        users = int(client.get_segment(run.audience_id).get("approximate_number_users") or 0)
+        users = int(client.get_audience(run.audience_id).get("approximate_number_users") or 0)
         if users:
             records.mark_sending(services, run)
             client.remove_all_users(run.audience_id)
@@ -61,7 +61,7 @@ def _clear(services: Services, run: Run) -> dict[str, Any]:
         records.write_done(services, run.id, Phase.CLEAR, "requested", requested)
     deadline = time.monotonic() + CLEAR_WAIT_S
     while requested.get("users_before"):
-        found = client.get_segment(run.audience_id)
+        found = client.get_audience(run.audience_id)
         if int(found.get("approximate_number_users") or 0) == 0:
             break
         if time.monotonic() > deadline:

@@ -285,7 +285,7 @@ def _read_back(services: Services, run: Run) -> tuple[dict[str, Any] | None, lis
     if export_doc is None:
         return None, []
     try:
-        found = services.snapchat(export_doc["connection_id"]).get_segment(run.audience_id)
+        found = services.snapchat(export_doc["connection_id"]).get_audience(run.audience_id)
     except SnapchatError as exc:
         return None, [f"could not read the audience back: {exc}"]
     size = int(found.get("approximate_number_users") or 0)

@@ -50,7 +50,7 @@ def plan(services: Services, run_id: str) -> None:
     # Pre-flight: an audience named by id must still exist (SnapchatNotFoundError otherwise).
     audience_id = export.audience_id
     client = services.snapchat(connection.id)
-    found = client.get_segment(audience_id) if audience_id else None
+    found = client.get_audience(audience_id) if audience_id else None
     sources = _sources(services, export)
     version = "|".join(s.version for s in sources)
     started = utc_now()

@@ -109,15 +109,16 @@ class SnapchatClient:
         for item in self._pages(f"/organizations/{organization_id}/adaccounts", "adaccounts"):
             yield dict(item.get("adaccount") or {})
 
-    # -- segments ---------------------------------------------------------------------------
-    def get_segment(self, segment_id: str) -> dict[str, Any]:
-        """One segment: ``approximate_number_users``, ``upload_status``, ``targetable_status``...
+    # -- audiences (Snap's segments) ------------------------------------------------------
+    def get_audience(self, audience_id: str) -> dict[str, Any]:
+        """One audience (``GET /v1/segments/{id}``), Snap's segment object:
+        ``approximate_number_users``, ``upload_status``, ``targetable_status``...
 
         :class:`SnapchatNotFoundError` when it was deleted or never existed.
         """
-        return self._one_segment(self._call("GET", f"/segments/{segment_id}"), segment_id)
+        return self._one_audience(self._call("GET", f"/segments/{audience_id}"), audience_id)
 
-    def create_segment(
+    def create_audience(
         self,
         ad_account_id: str,
         name: str,
@@ -125,9 +126,10 @@ class SnapchatClient:
         description: str = "",
         retention_in_days: int = LIFETIME_RETENTION_DAYS,
     ) -> dict[str, Any]:
-        """Create a Customer List (``FIRST_PARTY``) segment; returns it with its new ``id``."""
+        """Create a Customer List audience (``POST /v1/adaccounts/{id}/segments``, source type
+        ``FIRST_PARTY``); returns Snap's segment object with its new ``id``."""
         if not 1 <= len(name) <= 375:
-            raise ValueError("a segment name has 1 to 375 characters")
+            raise ValueError("an audience name has 1 to 375 characters")
         body = {
             "segments": [
                 {
@@ -140,32 +142,33 @@ class SnapchatClient:
             ]
         }
         answer = self._call("POST", f"/adaccounts/{ad_account_id}/segments", body)
-        return self._one_segment(answer, "new segment")
+        return self._one_audience(answer, "new audience")
 
-    def list_segments(self, ad_account_id: str) -> Iterator[dict[str, Any]]:
-        """Segments of an ad account, every source type (filter on ``source_type``)."""
+    def list_audiences(self, ad_account_id: str) -> Iterator[dict[str, Any]]:
+        """Audiences of an ad account (``GET /v1/adaccounts/{id}/segments``), every source
+        type (filter on ``source_type``)."""
         for item in self._pages(f"/adaccounts/{ad_account_id}/segments", "segments"):
             yield dict(item.get("segment") or {})
 
-    def delete_segment(self, segment_id: str) -> None:
-        """Delete a segment (the audience)."""
-        self._call("DELETE", f"/segments/{segment_id}")
+    def delete_audience(self, audience_id: str) -> None:
+        """Delete an audience (``DELETE /v1/segments/{id}``)."""
+        self._call("DELETE", f"/segments/{audience_id}")
 
     # -- members ----------------------------------------------------------------------------
-    def add_users(self, segment_id: str, schema: Schema, hashes: Sequence[str]) -> int:
+    def add_users(self, audience_id: str, schema: Schema, hashes: Sequence[str]) -> int:
         """Add SHA-256 hex identifiers of one schema; returns ``number_uploaded_users``."""
-        return self._users("POST", segment_id, schema, hashes)
+        return self._users("POST", audience_id, schema, hashes)
 
-    def remove_users(self, segment_id: str, schema: Schema, hashes: Sequence[str]) -> int:
+    def remove_users(self, audience_id: str, schema: Schema, hashes: Sequence[str]) -> int:
         """Remove SHA-256 hex identifiers of one schema (``DELETE`` with a JSON body)."""
-        return self._users("DELETE", segment_id, schema, hashes)
+        return self._users("DELETE", audience_id, schema, hashes)
 
-    def remove_all_users(self, segment_id: str) -> dict[str, Any]:
-        """Empty the segment (``DELETE /all_users``); returns the segment."""
-        answer = self._call("DELETE", f"/segments/{segment_id}/all_users")
-        return self._one_segment(answer, segment_id) if answer.get("segments") else {}
+    def remove_all_users(self, audience_id: str) -> dict[str, Any]:
+        """Empty the audience (``DELETE /v1/segments/{id}/all_users``); returns it."""
+        answer = self._call("DELETE", f"/segments/{audience_id}/all_users")
+        return self._one_audience(answer, audience_id) if answer.get("segments") else {}
 
-    def _users(self, method: str, segment_id: str, schema: Schema, hashes: Sequence[str]) -> int:
+    def _users(self, method: str, audience_id: str, schema: Schema, hashes: Sequence[str]) -> int:
         if not hashes:
             return 0
         if len(hashes) > MAX_IDENTIFIERS_PER_REQUEST:
@@ -182,7 +185,7 @@ class SnapchatClient:
         body = (
             f'{{"users":[{{"schema":["{schema.value}"],"data":[["' + '"],["'.join(hashes) + '"]]}]}'
         ).encode()
-        answer = self._call(method, f"/segments/{segment_id}/users", body)
+        answer = self._call(method, f"/segments/{audience_id}/users", body)
         total = 0
         for item in answer.get("users") or []:
             user = item.get("user") or {} if isinstance(item, dict) else {}
@@ -193,7 +196,8 @@ class SnapchatClient:
         return total
 
     # -- transport --------------------------------------------------------------------------
-    def _one_segment(self, answer: dict[str, Any], what: str) -> dict[str, Any]:
+    def _one_audience(self, answer: dict[str, Any], what: str) -> dict[str, Any]:
+        """The one segment object of Snap's ``{"segments": [{"segment": {...}}]}`` envelope."""
         items = answer.get("segments") or []
         if not items or not isinstance(items[0], dict) or not items[0].get("segment"):
             raise SnapchatTransientError(f"Snap answered without the segment ({what})")
