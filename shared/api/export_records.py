@@ -73,6 +73,13 @@ def usable_connection(services: Services, connection_id: str, principal: Princip
     if connection is None:
         raise field_error(["connection_id"], "connection_id: no such connection")
     require_use(principal, connection)
+    require_ready(connection)
+    return connection
+
+
+def require_ready(connection: Connection) -> None:
+    """409 ``connection_not_ready`` naming what ``connection`` still misses (consent,
+    Snapchat sign-in, export user); nothing when it is ready."""
     if connection.missing:
         raise ApiError(
             409,
@@ -80,7 +87,6 @@ def usable_connection(services: Services, connection_id: str, principal: Princip
             f"connection '{connection.display_name}' is not ready: missing "
             + ", ".join(connection.missing),
         )
-    return connection
 
 
 def require_export_access(services: Services, export: Export, principal: Principal) -> None:
