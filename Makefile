@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: deps test lint typecheck unit demo bench bench-small serve sandbox clean
+.PHONY: deps test test-fast lint typecheck unit demo bench bench-small serve sandbox clean
 
 deps: $(STAMP_PY) $(STAMP_NODE)
 
@@ -31,6 +31,10 @@ unit: deps
 
 ## make test: lint, format check, type check, then every test (starts its own Azurite).
 test: lint typecheck unit
+
+## make test-fast: the unit tests only (no Azurite, no Snap sandbox), in seconds.
+test-fast: $(STAMP_PY)
+	$(PY) -m pytest -q -m "not integration"
 
 ## make demo: a realistic export through the real functions into the Snap sandbox.
 demo: deps

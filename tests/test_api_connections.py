@@ -10,7 +10,7 @@ from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.secrets import refresh_token_secret_name
 from shared.services import Services
-from tests.api_support import (
+from tests.support import (
     ADMIN,
     CALLBACK,
     CONTRIBUTOR,

@@ -11,7 +11,7 @@ from shared import layout
 from shared.models import Run, Snapshot
 from shared.services import Services
 from shared.storage_clients import host_queue_service
-from tests.api_support import (
+from tests.support import (
     ADMIN,
     CONTRIBUTOR,
     api_client,

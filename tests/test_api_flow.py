@@ -7,17 +7,18 @@ from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.secrets import refresh_token_secret_name
 from shared.services import Services
-from tests.api_support import (
+from tests.support import (
     ADMIN,
     VIEWER,
     api_client,
     call_function_callback,
     code_and_state,
     export_body,
+    exports_container,
+    sha,
     snap_redirect,
+    write_ci_export,
 )
-from tests.conftest import exports_container
-from tests.helpers import sha, write_ci_export
 
 
 def test_connection_to_audience_over_http(

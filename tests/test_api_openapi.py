@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from openapi_spec_validator import validate
 
-from tests.api_support import api_client
+from tests.support import api_client
 
 ROUTES = {
     ("post", "/api/connections"),

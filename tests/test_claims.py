@@ -15,8 +15,9 @@ from shared.models import RunOptions
 from shared.pipeline import claims, finish
 from shared.run_control import start_run
 from shared.services import Services
-from tests.conftest import exports_container
-from tests.helpers import (
+from tests.support import (
+    export_to_new_audience,
+    exports_container,
     person,
     person_hashes,
     seed_connection,
@@ -38,8 +39,7 @@ def two_people_export(
 ) -> tuple[str, str]:
     """People 1 and 2 exported, an empty audience and an export into it: their ids."""
     write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="A")
-    return seed_export(services, seed_connection(services, sandbox), audience), audience
+    return export_to_new_audience(services, sandbox, ad_account_id, "A")
 
 
 def test_one_claim_per_transition_and_a_sent_one_is_final(services: Services) -> None:

@@ -15,9 +15,9 @@ from shared.models import RunOptions
 from shared.pipeline.messages import UploadMessage
 from shared.run_control import RunInProgress, get_run, start_run
 from shared.services import Services
-from tests.api_support import ADMIN
-from tests.conftest import exports_container
-from tests.helpers import (
+from tests.support import (
+    ADMIN,
+    exports_container,
     seed_connection,
     seed_export,
     sha,

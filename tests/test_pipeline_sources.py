@@ -18,11 +18,13 @@ from shared.pipeline.messages import UploadMessage
 from shared.queues import MAX_MESSAGE_BYTES, MessageTooLarge, encode
 from shared.services import Services
 from shared.snapchat.client import SnapchatClient
-from tests.api_support import ADMIN, api_client
-from tests.conftest import exports_container
-from tests.helpers import (
+from tests.support import (
+    ADMIN,
     PREFIX,
+    api_client,
     csv_bytes,
+    export_to_new_audience,
+    exports_container,
     person,
     person_hashes,
     run_to_end,
@@ -30,14 +32,6 @@ from tests.helpers import (
     seed_export,
     write_ci_export,
 )
-
-
-def setup(
-    services: Services, sandbox: SnapSandbox, ad_account_id: str, **fields: object
-) -> tuple[str, str]:
-    connection = seed_connection(services, sandbox)
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Sources")
-    return seed_export(services, connection, audience, **fields), audience  # type: ignore[arg-type]
 
 
 def test_newest_complete_run_folder_is_read_not_a_partial_newer_one(
@@ -48,7 +42,7 @@ def test_newest_complete_run_folder_is_read_not_a_partial_newer_one(
     write_ci_export(container, "HighValue", [rows[:3], rows[3:]], folder="2026/11/27/0300")
     # A newer run folder with only the first of its two partitions (still being written).
     write_ci_export(container, "HighValue", [[person(99)]], folder="2026/11/28/0300", model_parts=2)
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Sources")
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "succeeded"
     assert view["source_version"] == "cdm:HighValue/2026/11/27/0300"
@@ -68,7 +62,9 @@ def test_flat_legacy_file_and_two_segments_into_one_audience(
     container.upload_blob(
         f"{parent}/BlobExport_Churn_1800000000.csv", csv_bytes([person(4), person(2)], header)
     )
-    export_id, audience = setup(services, sandbox, ad_account_id, segments=["HighValue", "Churn"])
+    export_id, audience = export_to_new_audience(
+        services, sandbox, ad_account_id, "Sources", segments=["HighValue", "Churn"]
+    )
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "succeeded"
     assert sandbox.members(audience) == person_hashes([1, 2, 4])
@@ -84,7 +80,7 @@ def test_malformed_file_fails_the_run_naming_file_and_row_and_sends_nothing(
 ) -> None:
     container = exports_container(services)
     write_ci_export(container, "HighValue", [[person(1)], [person(2), ["c3", "x@example.com"]]])
-    export_id, _audience = setup(services, sandbox, ad_account_id)
+    export_id, _audience = export_to_new_audience(services, sandbox, ad_account_id, "Sources")
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "failed"
     assert view["error"]["code"] == "source_unusable"
@@ -106,7 +102,9 @@ def test_missing_column_fails_with_the_column_name(
         [[["c1", "a@example.com"]]],
         columns=("CustomerId", "Mail"),
     )
-    export_id, _ = setup(services, sandbox, ad_account_id, phone=None, mobile_ad_id=None)
+    export_id, _ = export_to_new_audience(
+        services, sandbox, ad_account_id, "Sources", phone=None, mobile_ad_id=None
+    )
     view = run_to_end(services, pump, export_id)
     assert view["error"]["code"] == "source_unusable"
     assert "column 'Email' not found" in view["error"]["message"]
@@ -122,7 +120,9 @@ def test_headerless_flat_file_fails_without_putting_its_first_row_in_the_error(
     exports_container(services).upload_blob(
         f"{parent}/BlobExport_Churn_1700000000.csv", body.split(b"\n", 1)[1]
     )
-    export_id, _ = setup(services, sandbox, ad_account_id, segments=["Churn"])
+    export_id, _ = export_to_new_audience(
+        services, sandbox, ad_account_id, "Sources", segments=["Churn"]
+    )
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "failed"
     assert view["error"]["code"] == "source_unusable"
@@ -382,7 +382,7 @@ def test_an_unknown_default_phone_region_fails_the_run_naming_the_setting(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
     write_ci_export(exports_container(services), "HighValue", [[person(1)]])
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Sources")
     services.settings.values["DEFAULT_PHONE_REGION"] = "UK"  # type: ignore[index]
     view = run_to_end(services, pump, export_id)
     assert (view["status"], view["error"]["code"]) == ("failed", "configuration")
@@ -394,9 +394,13 @@ def test_timer_starts_every_scheduled_active_export(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
     write_ci_export(exports_container(services), "HighValue", [[person(1)]])
-    scheduled, audience = setup(services, sandbox, ad_account_id)
-    manual, _ = setup(services, sandbox, ad_account_id, schedule="manual")
-    inactive, _ = setup(services, sandbox, ad_account_id, status="inactive")
+    scheduled, audience = export_to_new_audience(services, sandbox, ad_account_id, "Sources")
+    manual, _ = export_to_new_audience(
+        services, sandbox, ad_account_id, "Sources", schedule="manual"
+    )
+    inactive, _ = export_to_new_audience(
+        services, sandbox, ad_account_id, "Sources", status="inactive"
+    )
     function_app.scheduled_refresh(TimerRequest(past_due=True))
     runs = list(services.state.names("runs/"))
     assert len(runs) == 1
@@ -415,7 +419,7 @@ def test_a_step_that_keeps_failing_ends_in_the_poison_queue_and_fails_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     write_ci_export(exports_container(services), "HighValue", [[person(1)]])
-    export_id, _ = setup(services, sandbox, ad_account_id)
+    export_id, _ = export_to_new_audience(services, sandbox, ad_account_id, "Sources")
 
     def broken(*args: object) -> None:
         raise OSError("disk on fire")

@@ -24,6 +24,9 @@ from devtools.snap_sandbox import (
     SnapSandbox,
 )
 
+#: A real sandbox server over loopback HTTP (and its command line).
+pytestmark = pytest.mark.integration
+
 REDIRECT = DEFAULT_REDIRECT_URIS[0]
 TOKEN_FORM = {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}
 REPO_ROOT = Path(__file__).resolve().parents[1]
