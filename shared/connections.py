@@ -1,6 +1,7 @@
 """Snapchat connections: create, change, sign in with Snapchat, set the export user, delete.
 
-Follows Customer Insights' connection model (``research/peers.md`` section 1(a)): only
+Follows Customer Insights' connection model
+(https://learn.microsoft.com/dynamics365/customer-insights/data/connections): only
 administrators set a connection up (display name, who may use it, data-privacy consent,
 "Sign in with Snapchat", "Add yourself as export user") and may share it with contributors;
 deleting it deactivates the exports that use it without deleting them.
@@ -9,7 +10,8 @@ Records are JSON blobs (``connections/<id>.json``); every change is a compare-an
 (:meth:`~shared.state_store.StateStore.update`). The Snapchat refresh token goes to the
 secret store only, under :func:`~shared.secrets.refresh_token_secret_name`.
 
-Sign-in (OAuth 2.0 authorization code, ``research/snap-marketing-api.md`` section 1):
+Sign-in (OAuth 2.0 authorization code, RFC 6749 4.1: https://www.rfc-editor.org/rfc/rfc6749;
+Snap's endpoints: https://developers.snap.com/api/marketing-api/Ads-API/authentication):
 :func:`begin_sign_in` stores a random ``state`` at ``oauth-states/<state>.json`` with
 ``{connection_id, caller_id, expires_at}`` and returns Snap's authorize URL;
 :func:`complete_sign_in` accepts the state once (deleted with an ETag condition, so two

@@ -7,7 +7,9 @@ from every export's snapshot (only where the Snap call succeeded, so a failed re
 repaired by the next mirror run), and recorded as ``erasures/<SCHEMA>/<digest>.json`` with
 its time. A later run drops the digest from any export file written *before* the erasure,
 so an older export cannot add the person back; a newer export that lists them again does.
-Follows Fides' erasure model (``research/snap-marketing-api.md`` section 8).
+Follows the erasure model of Fides' Snap connector (hash the identifier, remove it from
+every audience with ``DELETE /v1/segments/{id}/users``: https://github.com/ethyca/fides,
+``snap_request_overrides.py``; the endpoint: https://developers.snap.com/api/marketing-api/Ads-API/customer-lists).
 """
 
 from __future__ import annotations

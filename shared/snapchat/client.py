@@ -1,6 +1,7 @@
 """``SnapchatClient``: the Snap Marketing API calls this app makes, and how it survives them.
 
-Endpoints (``research/snap-marketing-api.md`` sections 2-4): ``GET /v1/me``,
+Endpoints (https://developers.snap.com/api/marketing-api/Ads-API/api-patterns and
+https://developers.snap.com/api/marketing-api/Ads-API/customer-lists): ``GET /v1/me``,
 ``/v1/me/organizations``, ``/v1/organizations/{id}/adaccounts`` (paged with ``limit`` and
 ``paging.next_link``); segments under ``/v1/adaccounts/{id}/segments`` and
 ``/v1/segments/{id}``; members with ``POST``/``DELETE /v1/segments/{id}/users`` (the DELETE
@@ -10,14 +11,17 @@ Behaviour:
 
 * Every call sends ``Authorization: Bearer`` from the connection's
   :class:`~shared.snapchat.oauth.AccessTokenCache`; a 401 invalidates it, refreshes once and
-  retries once, for every call type (Segment PR #2621 missed this on create).
-* 429, 5xx and transport errors are retried with exponential backoff and full jitter
-  within ``retry_budget_s``; then :class:`SnapchatTransientError` is raised so the queue
-  message is retried by the Functions host (and ends in the poison queue).
+  retries once, for every call type (Segment's Snap destination missed this on create:
+  https://github.com/segmentio/action-destinations/pull/2621).
+* 429, 5xx and transport errors are retried with exponential backoff and jitter within
+  ``retry_budget_s`` (:mod:`shared.snapchat.retry`); then :class:`SnapchatTransientError`
+  is raised so the queue message is retried by the Functions host (and ends in the poison
+  queue).
 * ``request_status`` and every ``sub_request_status`` are checked even on HTTP 200,
   case-insensitively (Snap's docs show both ``SUCCESS`` and ``success``).
 * Requests pass a shared :class:`~shared.snapchat.rate_limit.RateLimiter` first.
-* At most 100,000 identifiers per request, one schema per request (section 4.2).
+* At most 100,000 identifiers per request, one schema per request (see
+  :data:`MAX_IDENTIFIERS_PER_REQUEST`).
 """
 
 from __future__ import annotations
@@ -44,11 +48,14 @@ from shared.snapchat.oauth import AccessTokenCache
 from shared.snapchat.rate_limit import RateLimiter
 from shared.snapchat.retry import Backoff
 
-#: Snap's maximum identifiers per users request (RudderStack, Segment, Braze docs).
+#: Snap's maximum identifiers per users request, as Snap's clients document it (Braze:
+#: https://www.braze.com/docs/partners/canvas_audience_sync/snapchat_audience_sync; Segment's
+#: ``max_batch_size`` in https://github.com/segmentio/action-destinations,
+#: ``packages/destination-actions/src/destinations/snap-audiences/syncAudience/fields.ts``).
 MAX_IDENTIFIERS_PER_REQUEST = 100_000
-#: Customer-list segments (section 3.1).
+#: Customer-list audiences' ``source_type`` (https://developers.snap.com/api/marketing-api/Ads-API/customer-lists).
 FIRST_PARTY = "FIRST_PARTY"
-#: ``retention_in_days`` meaning "lifetime", Snap's default (section 3.1).
+#: ``retention_in_days`` meaning "lifetime", Snap's default (same page).
 LIFETIME_RETENTION_DAYS = 9999
 PAGE_SIZE = 500
 

@@ -1,14 +1,15 @@
 """Snap OAuth 2.0: the authorize URL, the token endpoint, and a token cache per connection.
 
-Facts (``research/snap-marketing-api.md`` section 1): authorize at
+Snap's OAuth (https://developers.snap.com/api/marketing-api/Ads-API/authentication): authorize at
 ``{accounts}/login/oauth2/authorize`` with ``response_type=code`` and scope
 ``snapchat-marketing-api``; tokens from ``POST {accounts}/login/oauth2/access_token``,
 form-encoded, with ``client_id`` and ``client_secret`` in the body; grants
 ``authorization_code`` and ``refresh_token``. ``expires_in`` is read, never assumed (1800
 and 3600 are both reported). A refresh answer that carries a new ``refresh_token``
 replaces the stored one (rotation is unconfirmed, so both cases are handled). The token
-endpoint has answered non-JSON bodies under load (Airbyte #17461): 429/5xx/non-JSON are
-retried with backoff.
+endpoint has answered non-JSON bodies under load
+(https://github.com/airbytehq/airbyte/issues/17461): 429/5xx/non-JSON are retried with
+backoff (:mod:`shared.snapchat.retry`).
 """
 
 from __future__ import annotations
