@@ -1,6 +1,8 @@
 """Who may do what: FastAPI dependencies for the caller and the role rules of the API.
 
-Rules (Customer Insights' roles, ``research/peers.md`` section 1(a)):
+Rules (Customer Insights' roles and connection sharing:
+https://learn.microsoft.com/dynamics365/customer-insights/data/user-roles,
+https://learn.microsoft.com/dynamics365/customer-insights/data/connections):
 
 * **Admin** may do everything.
 * **Contributor** may read exports and runs; create, change, delete and run exports whose

@@ -2,12 +2,14 @@
 
 In Azure, App Service Authentication (Entra ID) puts the signed-in caller in the
 ``X-MS-CLIENT-PRINCIPAL`` header: base64 of ``{"auth_typ", "name_typ", "role_typ",
-"claims": [{"typ", "val"}, ...]}`` (``research/azure-functions.md`` section 3.5). Only the
+"claims": [{"typ", "val"}, ...]}``
+(https://learn.microsoft.com/azure/app-service/configure-authentication-user-identities). Only the
 platform sets it; locally, tests send it themselves.
 
 Roles are the ``val`` of claims whose ``typ`` is the principal's ``role_typ`` or ``roles``
 (Entra app roles often surface as ``roles``). The app roles copy Customer Insights'
-administrator / contributor / viewer model (``research/peers.md`` section 1(a)).
+administrator / contributor / viewer model
+(https://learn.microsoft.com/dynamics365/customer-insights/data/user-roles).
 """
 
 from __future__ import annotations

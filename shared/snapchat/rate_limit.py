@@ -1,10 +1,10 @@
 """A rate limiter shared by every batch worker thread of one instance.
 
-Snap allows about 10 requests/s per access token and 20 per app (``research/snap-marketing-api.md``
-section 6.1) and sends no ``Retry-After``. Requests are spaced at least ``1/rate`` seconds
-apart, so no sliding one-second window sees more than ``rate + 1`` of them. Across
-instances the cap is ``maximumInstanceCount x rate`` (see the README), so ``rate`` is set
-per instance by the app setting ``SNAPCHAT_MAX_REQUESTS_PER_SECOND``.
+Snap allows about 10 requests/s per access token and 20 per app and sends no ``Retry-After``
+(https://developers.snap.com/api/marketing-api/Ads-API/rate-limits). Requests are spaced at
+least ``1/rate`` seconds apart, so no sliding one-second window sees more than ``rate + 1``
+of them. Across instances the cap is ``maximumInstanceCount x rate`` (see the README), so
+``rate`` is set per instance by the app setting ``SNAPCHAT_MAX_REQUESTS_PER_SECOND``.
 """
 
 from __future__ import annotations
