@@ -1,4 +1,4 @@
-"""Throughput benchmark (issue 5): exports of N profiles end to end against the hashing floor.
+"""Throughput benchmark: exports of N profiles end to end against the hashing floor.
 
 ``make bench`` runs ``benchmarks/run.py --sizes 1000000,10000000``; ``make bench-small`` (CI)
 runs 50,000 profiles into ``benchmarks/results-small.md``. Nothing here asserts a time: the
@@ -712,7 +712,7 @@ def sent(run: RunResult) -> tuple[int, int]:
 
 
 def targets(sizes: list[SizeResult]) -> list[tuple[str, str, bool | None]]:
-    """(target, measured, met) for each target of issue 5 this run can judge."""
+    """(target, measured, met) for each performance target this run can judge."""
     rows: list[tuple[str, str, bool | None]] = []
     by_rows = {s.rows: s for s in sizes}
     for size in sizes:
@@ -774,7 +774,7 @@ def render(
 ) -> str:
     lines: list[str] = []
     add = lines.append
-    add("# Throughput benchmark (issue 5)")
+    add("# Throughput benchmark")
     add("")
     add(
         f"Written by `benchmarks/run.py --sizes {args.sizes}` on {info['date']}, commit "

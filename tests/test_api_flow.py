@@ -1,4 +1,4 @@
-"""The whole flow over HTTP, as an administrator would do it (issue 4, "Done when")."""
+"""The whole flow over HTTP, as an administrator would do it: connection to run report."""
 
 from __future__ import annotations
 

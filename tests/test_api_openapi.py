@@ -1,4 +1,4 @@
-"""The OpenAPI document: valid OpenAPI 3, every route of issue 4, the principal scheme."""
+"""The OpenAPI document: valid OpenAPI 3, every route of the API, the principal scheme."""
 
 from __future__ import annotations
 

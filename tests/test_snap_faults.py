@@ -1,4 +1,4 @@
-"""The whole pipeline against the Snap sandbox with each fault switched on (issue 3).
+"""The whole pipeline against the Snap sandbox with each fault switched on.
 
 After every fault the audience must hold exactly the expected hashes: nothing lost,
 nothing raw (the sandbox rejects anything but 64 lowercase hex), no request over 100,000
