@@ -51,7 +51,7 @@ def test_saving_an_export_does_not_run_it(services: Services, connection_id: str
     assert export["source"] == {"container": "ci-exports", "prefix": "CI/BlobExport"}
     assert export["created"]["id"] == "oid-contributor"
     assert export["status"] == "active" and export["snapshot"] is None
-    assert list(services.state.names("runs/")) == [] and queued(services) == 0
+    assert list(services.state.names(layout.RUNS_PREFIX)) == [] and queued(services) == 0
     listed = client.get("/api/exports", headers=ADMIN).json()["exports"]
     assert [e["id"] for e in listed] == [export["id"]]
 
@@ -91,7 +91,7 @@ def test_invalid_exports_are_refused_naming_the_field(
     assert error["code"] == "validation_error"
     assert error["fields"] == fields
     assert all(f in error["message"] for f in fields)
-    assert list(services.state.names("exports/")) == []
+    assert list(services.state.names(layout.EXPORTS_PREFIX)) == []
 
 
 def test_connection_not_ready_or_not_shared(services: Services, sandbox: SnapSandbox) -> None:
@@ -116,7 +116,7 @@ def test_connection_not_ready_or_not_shared(services: Services, sandbox: SnapSan
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "connection_not_usable"
     assert "Admins only" in refused.json()["error"]["message"]
-    assert list(services.state.names("exports/")) == []
+    assert list(services.state.names(layout.EXPORTS_PREFIX)) == []
 
 
 def test_one_mirror_export_per_audience(services: Services, connection_id: str) -> None:

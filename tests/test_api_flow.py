@@ -74,7 +74,7 @@ def test_connection_to_audience_over_http(
     assert saved.status_code == 201, saved.text
     export_id = saved.json()["id"]
     assert saved.json()["status"] == "active" and saved.json()["active_run_id"] is None
-    assert list(services.state.names("runs/")) == []
+    assert list(services.state.names(layout.RUNS_PREFIX)) == []
     assert client.get(f"/api/exports/{export_id}/runs", headers=ADMIN).json()["runs"] == []
 
     # 5. Run it on demand; a second start while it runs answers 409 with the run id.

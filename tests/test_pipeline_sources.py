@@ -402,7 +402,7 @@ def test_timer_starts_every_scheduled_active_export(
         services, sandbox, ad_account_id, "Sources", status="inactive"
     )
     function_app.scheduled_refresh(TimerRequest(past_due=True))
-    runs = list(services.state.names("runs/"))
+    runs = list(services.state.names(layout.RUNS_PREFIX))
     assert len(runs) == 1
     pump.drain(60)
     assert sandbox.members(audience) == person_hashes([1])
