@@ -20,11 +20,10 @@ Reading map: one export from the timer to Snap's API, in call order
      (:mod:`~shared.profile_hashes`, :mod:`~shared.identifiers`) into staging partitions
      (:mod:`~shared.hash_spool`);
    * ``diff``: each hash partition against the last snapshot (:mod:`~shared.snapshots`);
-     then ``rails`` (the mass-removal rail), ``batches`` (packing), ``audience`` (create
-     it if asked);
-   * ``clear`` (``clear_first`` only), ``upload`` (one Snap request per batch),
-     ``finish`` (snapshot swap, read-back, erasures made meanwhile: :mod:`~shared.erasures`),
-     ``poison`` (messages that kept failing).
+     then ``rails`` (the mass-removal rail), ``audience`` (create it if asked);
+   * ``clear`` (``clear_first`` only), ``batches`` (packing), ``upload`` (one Snap request
+     per batch), ``finish`` (snapshot swap, read-back, erasures made meanwhile:
+     :mod:`~shared.erasures`), ``poison`` (messages that kept failing).
 
 4. :mod:`shared.snapchat`: ``SnapchatClient`` (the Snap Marketing API), its OAuth token cache,
    backoff and rate limiter.

@@ -243,3 +243,11 @@ class Run(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     error: RunError | None = None
     last_error: str | None = None
+
+    @property
+    def clears_first(self) -> bool:
+        """True when the run empties the audience before adding: asked for (``clear_first``),
+        or owed by an earlier run whose ``all_users`` removal may still be landing."""
+        return self.options.full_refresh == "clear_first" or any(
+            u.cleared for u in self.base_unsettled
+        )

@@ -13,16 +13,18 @@ A run moves through phases, each fanned out through a Storage queue::
 Nothing is sent to Snap before every diff is done and the rail has passed; the snapshot
 changes only when every batch succeeded.
 
-Modules, in the order a run takes them (read them in this order):
+Modules, in the order a run takes them. Read them in this order: the first five are the
+vocabulary every stage uses; a stage calls only stages after it, except ``poison``, which
+re-enters the stage whose message it settles.
 
 ``messages``  what travels on the queues        ``handlers``  entry points of the triggers
 ``records``   run, export, completion records   ``claims``    one worker moves a run on
-``steps``     the step skeleton, error mapping  ``plan``      step 1
-``read``      step 2                            ``diff``      step 3
-``rails``     the mass-removal rail             ``batches``   batch packing
+``steps``     the step skeleton, error mapping
+``plan``      step 1                            ``read``      step 2
+``diff``      step 3                            ``rails``     the mass-removal rail
 ``audience``  create or adopt the audience      ``clear``     step 4 (clear_first only)
-``upload``    step 5                            ``finish``    succeed, fail, release
-``poison``    messages that kept failing
+``batches``   packing the upload batches        ``upload``    step 5
+``finish``    succeed, fail, release            ``poison``    messages that kept failing
 """
 
 from shared.pipeline.handlers import (

@@ -41,13 +41,6 @@ def audience_marker(export_id: str, run_id: str) -> str:
     return f"[export {export_id} run {run_id}]"
 
 
-def view(audience: dict[str, Any]) -> dict[str, Any]:
-    """What a run and an export show of a Snap audience (segment object): id, name, size and
-    statuses (``approximate_number_users``, ``upload_status``, ``targetable_status``)."""
-    keys = ("id", "name", "approximate_number_users", "upload_status", "targetable_status")
-    return {k: audience.get(k) for k in keys}
-
-
 def create_for_run(services: Services, run: Run) -> Run:
     """Create the audience the export asks for and record its id on the run (and export)."""
     export = records.load_export(services, run.export_id)
@@ -59,7 +52,7 @@ def create_for_run(services: Services, run: Run) -> Run:
         if r.status.terminal:
             return False
         r.audience_id = audience_id
-        r.audience = view(found)
+        r.audience = records.audience_view(found)
         return True
 
     return records.update_run(services, run.id, change)

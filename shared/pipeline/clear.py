@@ -8,7 +8,7 @@ count until it has, so an audience that is empty already (one just created) is n
 ``requested`` (with the member count before) and ``done``; a redelivery does not ask again.
 
 A run also clears when an earlier ``clear_first`` run failed after asking (its removal may
-still be landing: :func:`clears_first`). Once cleared, the upload batches go out
+still be landing: ``Run.clears_first``). Once cleared, the upload batches go out
 (:mod:`~shared.pipeline.batches`), packed from the diff records as the diff step would.
 """
 
@@ -24,12 +24,6 @@ from shared.services import Services
 
 #: How long the ``clear`` step waits for ``all_users`` removal to show, in seconds.
 CLEAR_WAIT_S = 120.0
-
-
-def clears_first(run: Run) -> bool:
-    """True when the run empties the audience before adding: asked for (``clear_first``), or
-    owed by an earlier run whose ``all_users`` removal may still be landing."""
-    return run.options.full_refresh == "clear_first" or any(u.cleared for u in run.base_unsettled)
 
 
 def clear_audience(services: Services, run_id: str) -> None:

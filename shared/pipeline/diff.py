@@ -32,7 +32,7 @@ from shared import layout, snapshots
 from shared.hash_spool import split_digests
 from shared.identifiers import SCHEMAS
 from shared.models import Phase, Run, SyncMode
-from shared.pipeline import audience, batches, clear, finish, rails, records, steps
+from shared.pipeline import audience, batches, finish, rails, records, steps
 from shared.pipeline.messages import ClearMessage
 from shared.services import Services
 
@@ -51,7 +51,7 @@ def diff_partition(services: Services, run_id: str, partition: int) -> None:
 
 def _diff(services: Services, run: Run, partition: int) -> dict[str, Any]:
     full = run.options.full_refresh
-    clearing = clear.clears_first(run)
+    clearing = run.clears_first
     record: dict[str, Any] = {}
     for schema in SCHEMAS:
         prefix = layout.read_prefix(run.id, schema, partition)
@@ -164,7 +164,7 @@ def _start_sending(services: Services, run: Run) -> None:
         run = audience.create_for_run(services, run)
         if run.status.terminal:
             return
-    if clear.clears_first(run):
+    if run.clears_first:
         services.queues.send(services.settings.run_queue, [ClearMessage(run.id)])
     elif upload:
         services.queues.send(services.settings.batch_queue, upload)

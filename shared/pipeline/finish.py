@@ -36,7 +36,7 @@ from shared.models import (
     Unsettled,
     utc_now,
 )
-from shared.pipeline import audience, clear, records
+from shared.pipeline import records
 from shared.pipeline.records import RunFailed
 from shared.services import Services
 from shared.snapchat import SnapchatError
@@ -98,7 +98,7 @@ def succeed(services: Services, run: Run, *, dry_run: bool, keep_previous: bool 
         )
 
         settled: list[Snapshot] = []
-        exact = run.sync_mode is SyncMode.MIRROR or clear.clears_first(run)
+        exact = run.sync_mode is SyncMode.MIRROR or run.clears_first
 
         def swap(export: Export) -> None:
             export.snapshot = new
@@ -295,4 +295,4 @@ def _read_back(services: Services, run: Run) -> tuple[dict[str, Any] | None, lis
             f"the audience has about {size} matched users; Snapchat needs at least "
             f"{MIN_TARGETABLE_USERS} before it can be targeted"
         )
-    return audience.view(found), warnings
+    return records.audience_view(found), warnings

@@ -11,8 +11,8 @@ named by id) still exists at Snap; finds the newest complete export folder of ea
   and sends one :class:`~shared.pipeline.messages.ReadMessage` per part.
 
 An audience the export asks to create is not created here but once the source has been
-read and the run is about to send (:mod:`shared.pipeline.audience`), so a broken export or a
-blocked or dry run leaves no empty audience behind.
+read and the run is about to send (after the diff: :mod:`shared.pipeline.audience`), so a
+broken export or a blocked or dry run leaves no empty audience behind.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from shared.cdm_export import SegmentExport, resolve_segment
 from shared.csv_source import SourceError
 from shared.hash_spool import partition_bits
 from shared.models import Export, Phase, Run, RunStatus, utc_now
-from shared.pipeline import audience, finish, records
+from shared.pipeline import finish, records
 from shared.pipeline.messages import ReadMessage
 from shared.pipeline.records import RunFailed
 from shared.services import Services
@@ -91,7 +91,7 @@ def plan(services: Services, run_id: str) -> None:
         ]
         r.source_version = version
         r.started_at = r.started_at or started
-        r.audience = audience.view(found) if found is not None else None
+        r.audience = records.audience_view(found) if found is not None else None
         if skip:
             r.status = RunStatus.SKIPPED
             r.ended_at = utc_now()

@@ -134,6 +134,13 @@ def load_connection(services: Services, export: Export) -> Connection:
     return connection
 
 
+def audience_view(audience: dict[str, Any]) -> dict[str, Any]:
+    """What a run and an export record show of a Snap audience (Snap's segment object): id,
+    name, ``approximate_number_users``, ``upload_status``, ``targetable_status``."""
+    keys = ("id", "name", "approximate_number_users", "upload_status", "targetable_status")
+    return {k: audience.get(k) for k in keys}
+
+
 def matching_key(services: Services, export: Export) -> str:
     """A key of everything besides the files that decides what a run of ``export`` sends
     (data matching, segments, sync mode, default phone region): the unchanged-source check
