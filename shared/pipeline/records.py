@@ -9,7 +9,8 @@ is given from that record and from values fixed before the update (``r.phase = .
 ``r.counts.update({...})``); never append to or add into something outside that record (a
 list or counter of the enclosing function), and never count on having run only once. Every
 change function in :mod:`shared.pipeline` follows this (``finish.succeed`` collects what it
-settles with ``settled[:] = ...`` for that reason).
+settles with ``settled[:] = ...`` for that reason, and :func:`update_run` returns the run as
+the last attempt stored it, not as an earlier attempt saw it).
 
 **Completion records** ``steps/<run>/<phase>/<item>.json`` are written once
 (``If-None-Match: *``) when a step's work is done; a redelivered message whose record exists
@@ -51,22 +52,20 @@ def update_run(services: Services, run_id: str, change: Callable[[Run], bool | N
     """Change a run (compare-and-swap; see the module notes) and return it as stored.
 
     ``change`` mutates the :class:`Run` it gets and returns ``False`` to leave the stored
-    record as it is (the run is then returned unchanged). :class:`RunFailed` when the run
+    record as it is (the run is then returned as stored). :class:`RunFailed` when the run
     does not exist.
     """
-    result: dict[str, Run] = {}
 
     def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
         run = Run.model_validate(document)
-        result["run"] = run
         if change(run) is False:
             return None
         return run.model_dump(mode="json")
 
-    services.state.update(layout.run(run_id), mutate)
-    if "run" not in result:
+    stored = services.state.update(layout.run(run_id), mutate)
+    if stored is None:
         raise RunFailed("run_not_found", f"run {run_id} does not exist")
-    return result["run"]
+    return Run.model_validate(stored)
 
 
 def mark_sending(services: Services, run: Run) -> None:
