@@ -190,7 +190,7 @@ def patch_export(
     if "audience_id" in given:
         given["create_audience"] = None
         # Chosen by hand: what an earlier attempt created and never recorded is not adopted
-        # later, once this audience has been filled (see pipeline._unrecorded_audiences).
+        # later, once this audience has been filled (see pipeline.audience.unrecorded_audiences).
         given["audience_creation"] = None
     elif "create_audience" in given:
         given["audience_id"] = None
