@@ -1,16 +1,13 @@
 """The records a step reads and changes: its run, export and connection, and completion records.
 
 **Compare-and-swap.** A run or export record is changed only through :func:`update_run` and
-:func:`update_export`, which go through :meth:`~shared.state_store.StateStore.update` (an
-ETag loop, ``If-Match``). The ``change`` function gets the record as stored now; when another
-writer got in first, it is called again on the newer record. **So a change function may run
-more than once for one update and must assign, not accumulate**: set fields of the record it
-is given from that record and from values fixed before the update (``r.phase = ...``,
-``r.counts.update({...})``); never append to or add into something outside that record (a
-list or counter of the enclosing function), and never count on having run only once. Every
-change function in :mod:`shared.pipeline` follows this (``finish.succeed`` collects what it
-settles with ``settled[:] = ...`` for that reason, and :func:`update_run` returns the run as
-the last attempt stored it, not as an earlier attempt saw it).
+:func:`update_export`, typed wrappers of :meth:`~shared.state_store.StateStore.update` (an
+ETag loop, ``If-Match``), whose rule applies: the ``change`` function gets the record as
+stored now and, when another writer got in first, is called again on the newer record, so
+**it may run more than once and must assign, not accumulate** (``r.phase = ...``,
+``r.counts.update({...})`` with values fixed before the update; never an append to a list of
+the enclosing function). ``finish.succeed`` collects what it settles with ``settled[:] =``
+for that reason, and :func:`update_run` returns the run as the last attempt stored it.
 
 **Completion records** ``steps/<run>/<phase>/<item>.json`` are written once
 (``If-None-Match: *``) when a step's work is done; a redelivered message whose record exists
