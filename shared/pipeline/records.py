@@ -17,12 +17,16 @@ does not do it again (see :mod:`shared.pipeline.steps`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from shared import layout, source_fingerprint
 from shared.identifiers import SCHEMAS
 from shared.models import Connection, Export, Phase, Run
 from shared.services import Services
+
+Record = TypeVar("Record", bound=BaseModel)
 
 
 class RunFailed(Exception):
@@ -53,16 +57,10 @@ def update_run(services: Services, run_id: str, change: Callable[[Run], bool | N
     does not exist.
     """
 
-    def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
-        run = Run.model_validate(document)
-        if change(run) is False:
-            return None
-        return run.model_dump(mode="json")
-
-    stored = services.state.update(layout.run(run_id), mutate)
+    stored = _update(services, layout.run(run_id), Run, change)
     if stored is None:
         raise RunFailed("run_not_found", f"run {run_id} does not exist")
-    return Run.model_validate(stored)
+    return stored
 
 
 def mark_sending(services: Services, run: Run) -> None:
@@ -101,14 +99,22 @@ def update_export(
     record as it is. ``None`` when the export does not exist (nothing is changed then).
     """
 
-    def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
-        export = Export.model_validate(document)
-        if change(export) is False:
-            return None
-        return export.model_dump(mode="json")
+    return _update(services, layout.export(export_id), Export, change)
 
-    stored = services.state.update(layout.export(export_id), mutate)
-    return Export.model_validate(stored) if stored is not None else None
+
+def _update(
+    services: Services, name: str, model: type[Record], change: Callable[[Record], bool | None]
+) -> Record | None:
+    """The compare-and-swap of one record as ``model``; ``None`` when it does not exist."""
+
+    def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
+        record = model.model_validate(document)
+        if change(record) is False:
+            return None
+        return record.model_dump(mode="json")
+
+    stored = services.state.update(name, mutate)
+    return model.model_validate(stored) if stored is not None else None
 
 
 def load_connection(services: Services, export: Export) -> Connection:
