@@ -9,7 +9,7 @@ STAMP_NODE := node_modules/.installed
 WORKER_RUNTIME := .tools/azure-functions-runtime
 STAMP_WORKER := $(WORKER_RUNTIME)/.installed
 
-.PHONY: deps test lint typecheck unit demo bench bench-small serve sandbox clean
+.PHONY: deps test test-fast lint typecheck unit demo bench bench-small serve sandbox clean
 
 deps: $(STAMP_PY) $(STAMP_NODE) $(STAMP_WORKER)
 
@@ -29,8 +29,8 @@ $(STAMP_NODE): package.json package-lock.json
 	touch $@
 
 lint: $(STAMP_PY)
-	$(PY) -m ruff check shared tests function_app.py benchmarks scripts
-	$(PY) -m ruff format --check shared tests function_app.py benchmarks scripts
+	$(PY) -m ruff check shared devtools tests function_app.py benchmarks
+	$(PY) -m ruff format --check shared devtools tests function_app.py benchmarks
 
 typecheck: $(STAMP_PY)
 	$(PY) -m mypy
@@ -41,9 +41,13 @@ unit: deps
 ## make test: lint, format check, type check, then every test (starts its own Azurite).
 test: lint typecheck unit
 
+## make test-fast: the unit tests only (no Azurite, no Snap sandbox), in seconds.
+test-fast: $(STAMP_PY)
+	$(PY) -m pytest -q -m "not integration"
+
 ## make demo: a realistic export through the real functions into the Snap sandbox.
 demo: deps
-	$(PY) scripts/demo.py
+	$(PY) -m devtools.demo
 
 ## make bench: 1M and 10M profiles end to end against the hashing floor (long).
 bench: deps
@@ -54,10 +58,10 @@ bench-small: deps
 	$(PY) benchmarks/run.py --sizes 50000 --out benchmarks/results-small.md
 
 serve: deps
-	$(PY) -m shared serve
+	$(PY) -m devtools serve
 
 sandbox: deps
-	$(PY) -m shared.snap_sandbox --port 8765
+	$(PY) -m devtools.snap_sandbox --port 8765
 
 clean:
 	rm -rf $(VENV) node_modules .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis

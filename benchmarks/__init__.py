@@ -1,1 +1,1 @@
-"""Throughput benchmark of the function app (issue 5): ``make bench``."""
+"""Throughput benchmark of the function app: ``make bench``."""

@@ -30,8 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.cdm_model import headerless_entity
-from scripts.cdm_model import model_json as cdm_model_json
+from devtools.cdm_model import headerless_entity
+from devtools.cdm_model import model_json as cdm_model_json
 
 SEGMENT = "BenchCustomers"
 PREFIX = "CustomerInsights_00000000-0000-0000-0000-00000000be0c/BlobExport"

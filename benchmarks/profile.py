@@ -19,9 +19,9 @@ _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 STAGE_MARKERS = (
     ("read_part", "read"),
     ("diff_partition", "diff"),
-    ("_advance_diff", "diff"),
+    ("_start_sending", "diff"),
     ("upload_batch", "upload"),
-    ("_finalize", "finalize"),
+    ("end_after_uploads", "finalize"),
     ("plan", "plan"),
     ("change_users", "sandbox users"),
     ("parse_users_envelope", "sandbox users"),

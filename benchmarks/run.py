@@ -1,4 +1,4 @@
-"""Throughput benchmark (issue 5): exports of N profiles end to end against the hashing floor.
+"""Throughput benchmark: exports of N profiles end to end against the hashing floor.
 
 ``make bench`` runs ``benchmarks/run.py --sizes 1000000,10000000``; ``make bench-small`` (CI)
 runs 50,000 profiles into ``benchmarks/results-small.md``. Nothing here asserts a time: the
@@ -11,7 +11,7 @@ For each size:
    apart, not part of any figure);
 2. time the *floor* (:mod:`benchmarks.floor`) over those files, in a process of its own;
 3. start our own Azurite (in memory, loopback, free ports) and the Snap sandbox
-   (``python -m shared.snap_sandbox``, its own process, rate limits on), upload the export;
+   (``python -m devtools.snap_sandbox``, its own process, rate limits on), upload the export;
 4. run it three times as on-demand runs, each through a fresh worker process
    (:mod:`benchmarks.worker`: the queue triggers of ``function_app.py`` through
    ``QueuePump``, one local instance): *first* (empty audience, no snapshot), *no change*
@@ -52,7 +52,7 @@ import requests  # noqa: E402
 
 from benchmarks import datagen  # noqa: E402
 from benchmarks.profile import summarize  # noqa: E402
-from scripts.local_azurite import (  # noqa: E402
+from devtools.azurite import (  # noqa: E402
     Azurite,
     ChildProcess,
     free_port,
@@ -149,7 +149,7 @@ def reset_peak_rss(pid: int) -> bool:
 
 @dataclass
 class Sandbox(ChildProcess):
-    """``python -m shared.snap_sandbox`` in a process of its own (rate limits on)."""
+    """``python -m devtools.snap_sandbox`` in a process of its own (rate limits on)."""
 
     log: Path
     process: subprocess.Popen[bytes] | None = None
@@ -159,7 +159,7 @@ class Sandbox(ChildProcess):
         port = free_port()
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [PY, "-m", "shared.snap_sandbox", "--port", str(port)],
+                [PY, "-m", "devtools.snap_sandbox", "--port", str(port)],
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -679,7 +679,7 @@ def machine() -> dict[str, Any]:
             text=True,
         ).stdout.strip()
         commit += " (with local changes)" if dirty else ""
-    from shared.local_host import host_queue_settings
+    from devtools.local_host import host_queue_settings
 
     return {
         "cpu": model,
@@ -712,7 +712,7 @@ def sent(run: RunResult) -> tuple[int, int]:
 
 
 def targets(sizes: list[SizeResult]) -> list[tuple[str, str, bool | None]]:
-    """(target, measured, met) for each target of issue 5 this run can judge."""
+    """(target, measured, met) for each performance target this run can judge."""
     rows: list[tuple[str, str, bool | None]] = []
     by_rows = {s.rows: s for s in sizes}
     for size in sizes:
@@ -774,7 +774,7 @@ def render(
 ) -> str:
     lines: list[str] = []
     add = lines.append
-    add("# Throughput benchmark (issue 5)")
+    add("# Throughput benchmark")
     add("")
     add(
         f"Written by `benchmarks/run.py --sizes {args.sizes}` on {info['date']}, commit "

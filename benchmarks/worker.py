@@ -1,7 +1,7 @@
 """One local instance of the function app for the benchmark (a child process of ``run.py``).
 
 It runs the queue-triggered functions of ``function_app.py`` through
-:class:`shared.local_host.QueuePump`, exactly as ``python -m shared serve`` does (host.json
+:class:`devtools.local_host.QueuePump`, exactly as ``python -m devtools serve`` does (host.json
 ``batchSize``, lease renewal, poison queues; no HTTP server, no timer), with settings from
 the environment. The only addition is a timeline: every delivery appends one JSON line
 ``{"queue","kind","item","start","end","ok"}`` (epoch seconds) to ``--timeline``, which is
@@ -25,9 +25,9 @@ from typing import Any
 
 from azure.functions.queue import QueueMessage
 
+from devtools.local_host import QueuePump, WorkerProcesses, function_handlers, worker_process_count
 from shared.config import Settings
-from shared.local_host import QueuePump, WorkerProcesses, function_handlers, worker_process_count
-from shared.queues import decode
+from shared.pipeline.messages import decode
 from shared.services import build_services, set_services
 from shared.storage_clients import host_queue_service
 from shared.telemetry import configure
@@ -53,12 +53,12 @@ def timed(handler: Handler, queue: str, timeline: Timeline) -> Handler:
     """``handler`` with its start, end and outcome written to ``timeline``."""
 
     def run(message: QueueMessage) -> None:
+        entry: dict[str, Any] = {"queue": queue, "kind": None, "item": None}
         try:
-            body = decode(message.get_body())
+            decoded = decode(message.get_body())
+            entry.update(kind=decoded.kind, item=decoded.item)
         except ValueError:
-            body = {}
-        item = body.get("part", body.get("partition", body.get("batch")))
-        entry: dict[str, Any] = {"queue": queue, "kind": body.get("kind"), "item": item}
+            pass
         entry["start"] = time.time()
         try:
             handler(message)

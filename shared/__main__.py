@@ -1,4 +1,10 @@
-"""Command line: ``python -m shared dry-run ...``, ``verify-deployment ...`` and ``serve ...``."""
+"""Command line: ``python -m shared dry-run ...`` (the file check, :mod:`shared.dry_run`) and
+``python -m shared verify-deployment ...`` (the post-deploy check,
+:mod:`shared.verify_deployment`).
+
+It needs only the runtime dependencies. Local development commands (``serve``) are in
+:mod:`devtools` (``python -m devtools serve``).
+"""
 
 from __future__ import annotations
 
@@ -47,12 +53,6 @@ def _region(code: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from shared.local_host import serve
-
-    return serve(port=args.port, processes=args.processes)
-
-
 def _verify(args: argparse.Namespace) -> int:
     from shared.verify_deployment import main as verify
 
@@ -89,16 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     verify.add_argument("--token-env", help="environment variable holding an Admin access token")
     verify.set_defaults(handler=_verify)
-
-    serve = commands.add_parser("serve", help="run the app locally against Azurite")
-    serve.add_argument("--port", type=int, default=7071)
-    serve.add_argument(
-        "--processes",
-        type=int,
-        default=None,
-        help="worker processes polling the queues (default FUNCTIONS_WORKER_PROCESS_COUNT or 1)",
-    )
-    serve.set_defaults(handler=_serve)
 
     args = parser.parse_args(argv)
     return int(args.handler(args))

@@ -1,14 +1,16 @@
 """Finding the newest complete export of a segment in Customer Insights' Blob layout.
 
-Layout (Customer Insights "Export to Azure Blob Storage", ``research/peers.md`` section 3)::
+Layout (Customer Insights "Export to Azure Blob Storage":
+https://learn.microsoft.com/dynamics365/customer-insights/data/export-azure-blob-storage)::
 
     <prefix>/model.json                                   # CDM metadata, one per export
     <prefix>/<SegmentTable>/<YYYY>/<MM>/<DD>/<HHMM>/<SegmentTable>_<n>.csv
 
-where ``<prefix>`` is ``CustomerInsights_<instanceId>/<ExportName>``. ``model.json`` (CDM
-model.json spec) gives each entity's column names and order (``attributes``) and its
-partition files (``partitions[].location``) with ``fileFormatSettings``; a partition whose
-``columnHeaders`` is absent or false has no header row.
+where ``<prefix>`` is ``CustomerInsights_<instanceId>/<ExportName>``. ``model.json`` (the CDM
+model.json spec: https://learn.microsoft.com/common-data-model/model-json) gives each
+entity's column names and order (``attributes``) and its partition files
+(``partitions[].location``) with ``fileFormatSettings``; a partition whose ``columnHeaders``
+is absent or false has no header row.
 
 A run folder is *complete* when it holds every partition file, by name, that
 ``model.json`` lists for the entity; the newest complete one is read. Partitions are

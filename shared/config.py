@@ -1,6 +1,7 @@
 """App settings: one frozen object, read once, from the environment first.
 
-Order of precedence (issue 2, "Local run"): environment variables (app settings in Azure),
+Order of precedence: environment variables (app settings in Azure:
+https://learn.microsoft.com/azure/azure-functions/functions-app-settings),
 then the ``Values`` of ``local.settings.json`` in the working directory, then the defaults
 below. Every setting the code reads is listed in :data:`APP_SETTINGS`, which the
 infrastructure tests compare with the Bicep app settings.
@@ -275,7 +276,8 @@ class Settings:
 
     @property
     def remove_chunk_size(self) -> int:
-        """Identifiers per DELETE request (1..100,000); peers report large DELETE bodies failing."""
+        """Identifiers per DELETE request (1..100,000): large DELETE bodies have failed
+        elsewhere (https://github.com/facebook/facebook-python-business-sdk/issues/367)."""
         value = int(self._number("REMOVE_CHUNK_SIZE"))
         if not 1 <= value <= 100_000:
             raise ConfigError("app setting REMOVE_CHUNK_SIZE must be between 1 and 100000")

@@ -1,6 +1,7 @@
 """Snapchat connections: create, change, sign in with Snapchat, set the export user, delete.
 
-Follows Customer Insights' connection model (``research/peers.md`` section 1(a)): only
+Follows Customer Insights' connection model
+(https://learn.microsoft.com/dynamics365/customer-insights/data/connections): only
 administrators set a connection up (display name, who may use it, data-privacy consent,
 "Sign in with Snapchat", "Add yourself as export user") and may share it with contributors;
 deleting it deactivates the exports that use it without deleting them.
@@ -9,7 +10,8 @@ Records are JSON blobs (``connections/<id>.json``); every change is a compare-an
 (:meth:`~shared.state_store.StateStore.update`). The Snapchat refresh token goes to the
 secret store only, under :func:`~shared.secrets.refresh_token_secret_name`.
 
-Sign-in (OAuth 2.0 authorization code, ``research/snap-marketing-api.md`` section 1):
+Sign-in (OAuth 2.0 authorization code, RFC 6749 4.1: https://www.rfc-editor.org/rfc/rfc6749;
+Snap's endpoints: https://developers.snap.com/api/marketing-api/Ads-API/authentication):
 :func:`begin_sign_in` stores a random ``state`` at ``oauth-states/<state>.json`` with
 ``{connection_id, caller_id, expires_at}`` and returns Snap's authorize URL;
 :func:`complete_sign_in` accepts the state once (deleted with an ETag condition, so two
@@ -26,9 +28,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-
 from shared import layout
 from shared.models import Actor, Connection, Export, UsableBy, utc_now
 from shared.secrets import refresh_token_secret_name
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 
 #: How long a started sign-in may take before its state expires.
 OAUTH_STATE_TTL = timedelta(minutes=10)
-OAUTH_STATES_PREFIX = "oauth-states/"
 _STATE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 _SNAP_ERROR_PATTERN = re.compile(r"^[a-z_]{1,64}$")
 
@@ -70,12 +68,10 @@ def get_connection(services: Services, connection_id: str) -> Connection | None:
 
 def list_connections(services: Services) -> list[Connection]:
     """Every connection, in id order."""
-    found = []
-    for name in services.state.names("connections/"):
-        document = services.state.get(name)
-        if document is not None:
-            found.append(Connection.model_validate(document))
-    return found
+    return [
+        Connection.model_validate(document)
+        for _, document in services.state.documents(layout.CONNECTIONS_PREFIX)
+    ]
 
 
 def create_connection(
@@ -134,9 +130,8 @@ def delete_connection(services: Services, connection_id: str) -> list[str]:
     services.forget_connection(connection_id)
     reason = f"connection '{connection.display_name}' was deleted"
     deactivated = []
-    for name in list(services.state.names("exports/")):
-        document = services.state.get(name)
-        if document is None or document.get("connection_id") != connection_id:
+    for name, document in services.state.documents(layout.EXPORTS_PREFIX):
+        if document.get("connection_id") != connection_id:
             continue
 
         def deactivate(current: dict[str, Any]) -> dict[str, Any] | None:
@@ -241,7 +236,7 @@ def _take_state(store: StateStore, state: str | None, caller_id: str) -> dict[st
     pending, etag = found
     if pending.get("caller_id") != caller_id:
         raise InvalidOAuthState("the sign-in was started by another user")
-    if not delete_if_unchanged(store, name, etag):
+    if not store.delete(name, etag=etag):
         raise InvalidOAuthState("the sign-in state was already used")
     if _expired(pending):
         raise InvalidOAuthState("the sign-in state has expired; start the sign-in again")
@@ -258,10 +253,10 @@ def _expired(pending: dict[str, Any], now: datetime | None = None) -> bool:
 
 def _sweep_expired_states(store: StateStore) -> None:
     now = datetime.now(UTC)
-    for name in list(store.names(OAUTH_STATES_PREFIX)):
+    for name in list(store.names(layout.OAUTH_STATES_PREFIX)):
         found = store.read(name)
         if found is not None and _expired(found[0], now):
-            delete_if_unchanged(store, name, found[1])
+            store.delete(name, etag=found[1])
 
 
 def _snapchat_member(services: Services, connection_id: str) -> dict[str, Any] | None:
@@ -272,14 +267,3 @@ def _snapchat_member(services: Services, connection_id: str) -> dict[str, Any] |
         log.warning("connection %s: could not read the Snapchat member: %s", connection_id, exc)
         return None
     return {"id": me.get("id"), "display_name": me.get("display_name")}
-
-
-def delete_if_unchanged(store: StateStore, name: str, etag: str) -> bool:
-    """Delete blob ``name`` only if its ETag is still ``etag``; ``False`` if changed or gone."""
-    try:
-        store.container.get_blob_client(name).delete_blob(
-            etag=etag, match_condition=MatchConditions.IfNotModified
-        )
-    except (ResourceModifiedError, ResourceNotFoundError):
-        return False
-    return True

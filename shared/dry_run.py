@@ -1,6 +1,6 @@
 """``python -m shared dry-run``: check an export (or one CSV) locally and send nothing.
 
-Output (issue 2, "Dry run"): one JSON object ::
+Output: one JSON object ::
 
     {"rows": int, "profiles_with_identifier": int,
      "identifiers": {"EMAIL_SHA256": int, "PHONE_SHA256": int, "MOBILE_AD_ID_SHA256": int},

@@ -7,7 +7,9 @@ from every export's snapshot (only where the Snap call succeeded, so a failed re
 repaired by the next mirror run), and recorded as ``erasures/<SCHEMA>/<digest>.json`` with
 its time. A later run drops the digest from any export file written *before* the erasure,
 so an older export cannot add the person back; a newer export that lists them again does.
-Follows Fides' erasure model (``research/snap-marketing-api.md`` section 8).
+Follows the erasure model of Fides' Snap connector (hash the identifier, remove it from
+every audience with ``DELETE /v1/segments/{id}/users``: https://github.com/ethyca/fides,
+``snap_request_overrides.py``; the endpoint: https://developers.snap.com/api/marketing-api/Ads-API/customer-lists).
 """
 
 from __future__ import annotations
@@ -53,15 +55,11 @@ def hash_erasure_values(values: dict[str, str | None], default_region: str) -> d
 def load_index(services: Services) -> ErasureIndex:
     """Every recorded erasure: digest -> erasure time, per schema (small: one per person)."""
     index: ErasureIndex = {schema: {} for schema in Schema}
-    for name in services.state.names(layout.ERASURES_PREFIX):
-        parts = name.split("/")
-        if len(parts) != 3 or not parts[2].endswith(".json"):
-            continue
-        record = services.state.get(name)
-        if record is None:
-            continue
-        schema = Schema(parts[1])
-        index[schema][bytes.fromhex(parts[2][:-5])] = _parse_time(record["erased_at"])
+    for name, record in services.state.documents(layout.ERASURES_PREFIX):
+        erased = layout.erasure_of(name)
+        if erased is not None:
+            schema, digest = erased
+            index[schema][bytes.fromhex(digest)] = _parse_time(record["erased_at"])
     return index
 
 
@@ -77,10 +75,7 @@ def erase(services: Services, digests: dict[Schema, str], requested_by: str) -> 
             layout.erasure(schema, digest), {"erased_at": erased_at, "requested_by": requested_by}
         )
     results = []
-    for name in services.state.names("exports/"):
-        document = services.state.get(name)
-        if document is None:
-            continue
+    for _, document in services.state.documents(layout.EXPORTS_PREFIX):
         export = Export.model_validate(document)
         results.append(_erase_from_export(services, export, digests))
     log.info("erasure recorded for %d schema(s) across %d export(s)", len(digests), len(results))

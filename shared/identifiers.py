@@ -1,12 +1,13 @@
 """Identifier normalisation and SHA-256 hashing, by Snap's rules.
 
-Rules (Snap Conversions API "Best Practices", which Snap's customer-list docs share; see
-``research/snap-marketing-api.md`` section 5 and issue 2, "Identifiers"):
+Rules (Snap Conversions API "Best Practices", which Snap's customer-list docs share:
+https://developers.snap.com/api/marketing-api/Conversions-API/BestPractices):
 
 * Every value is first trimmed of surrounding whitespace. Empty cells are *missing*;
   placeholders such as ``NULL`` or ``N/A`` are *invalid*; neither is ever hashed.
 * A value that is 64 hexadecimal characters after trimming is taken as an existing
-  SHA-256 digest and lowercased, not hashed again (peers double-hashed and matched nobody).
+  SHA-256 digest and lowercased, not hashed again (double hashing matched nobody:
+  https://github.com/segment-boneyard/segment-docs/pull/3416).
 * Email: Unicode NFC, then lowercase. Valid when it has exactly one ``@``, a non-empty
   local part, a domain containing a dot, and no inner whitespace (inner whitespace is
   rejected, never "repaired": stripping it can turn one address into another).
@@ -117,7 +118,7 @@ def normalise_email(raw: str) -> str | InvalidReason:
     """Normalised email (NFC, lowercase, trimmed) or the reason it is invalid.
 
     Follows Snap's "trim, then lowercase" rule; NFC first so that composed and decomposed
-    forms of one address agree (``research/peers.md`` bug #7).
+    forms of one address agree (https://github.com/onetimesecret/onetimesecret/pull/2913).
     """
     value = raw.strip()
     blank = _blank(value)

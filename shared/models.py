@@ -194,6 +194,23 @@ class RunStatus(enum.StrEnum):
         return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.SKIPPED)
 
 
+class Phase(enum.StrEnum):
+    """The phases of a run, in order; stored as ``Run.phase`` (plain strings in JSON).
+
+    ``Run.phase`` moves ``plan`` -> ``read`` -> ``diff`` -> ``upload`` -> ``done`` (or stays
+    where it was when the run failed). ``clear`` names the step that empties the audience for
+    a ``clear_first`` run (its queue message, completion records and claim); the run's phase
+    is ``upload`` meanwhile. See :mod:`shared.pipeline`.
+    """
+
+    PLAN = "plan"
+    READ = "read"
+    DIFF = "diff"
+    CLEAR = "clear"
+    UPLOAD = "upload"
+    DONE = "done"
+
+
 class RunOptions(BaseModel):
     """How a run was asked for (``POST /api/exports/{id}/runs`` body)."""
 
@@ -222,7 +239,7 @@ class Run(BaseModel):
     options: RunOptions = Field(default_factory=RunOptions)
     requested_by: str | None = None
     status: RunStatus = RunStatus.QUEUED
-    phase: str = "plan"
+    phase: Phase = Phase.PLAN
     created_at: str = Field(default_factory=utc_now)
     started_at: str | None = None
     ended_at: str | None = None
@@ -242,3 +259,11 @@ class Run(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     error: RunError | None = None
     last_error: str | None = None
+
+    @property
+    def clears_first(self) -> bool:
+        """True when the run empties the audience before adding: asked for (``clear_first``),
+        or owed by an earlier run whose ``all_users`` removal may still be landing."""
+        return self.options.full_refresh == "clear_first" or any(
+            u.cleared for u in self.base_unsettled
+        )

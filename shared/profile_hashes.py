@@ -3,8 +3,9 @@
 A *profile* is one data row (one unified customer profile, or one of its projected-attribute
 rows). Each configured data-matching field maps a profile column to a Snap schema. Values
 are normalised and hashed by :mod:`shared.identifiers`; invalid values are counted per
-column and reason and dropped, never failing the row's other identifiers or the batch
-(``research/peers.md`` bugs #4 and #5). Only digests leave this module.
+column and reason and dropped, never failing the row's other identifiers or the batch (one
+bad value failed whole batches elsewhere: https://github.com/segmentio/action-destinations/pull/3823,
+https://github.com/google/megalista/pull/124). Only digests leave this module.
 """
 
 from __future__ import annotations

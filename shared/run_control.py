@@ -2,7 +2,7 @@
 
 Starting a run only writes records and one queue message, so the HTTP trigger answers in
 well under 2 s (the 230 s HTTP limit never matters); all reading, hashing and uploading
-happens in queue-triggered steps (:mod:`shared.pipeline`).
+happens in queue-triggered steps (:mod:`shared.pipeline`, which the plan message starts).
 
 One export never has two runs at once: the export record's ``active_run_id`` is set by a
 compare-and-swap; a second start gets :class:`RunInProgress` with the running run's id. A
@@ -17,7 +17,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from shared import layout
-from shared.models import Export, Run, RunOptions, RunStatus, Schedule, utc_now
+from shared.models import Export, Phase, Run, RunOptions, RunStatus, Schedule, utc_now
+from shared.pipeline.messages import PlanMessage
+from shared.pipeline.records import upload_totals
 from shared.services import Services
 
 log = logging.getLogger(__name__)
@@ -143,7 +145,7 @@ def start_run(
         layout.history_entry(export_id, run.id, created),
         {"run_id": run.id, "created_at": run.created_at, "trigger": trigger},
     )
-    services.queues.send(services.settings.run_queue, [{"kind": "plan", "run_id": run.id}])
+    services.queues.send(services.settings.run_queue, [PlanMessage(run.id)])
     log.info("run %s of export %s queued (%s)", run.id, export_id, trigger)
     return run
 
@@ -151,10 +153,7 @@ def start_run(
 def start_scheduled_runs(services: Services) -> dict[str, str]:
     """Start a run of every active export scheduled ``with_refresh``: export id -> outcome."""
     outcomes: dict[str, str] = {}
-    for name in services.state.names("exports/"):
-        document = services.state.get(name)
-        if document is None:
-            continue
+    for _, document in services.state.documents(layout.EXPORTS_PREFIX):
         export = Export.model_validate(document)
         if export.status != "active" or export.schedule is not Schedule.WITH_REFRESH:
             continue
@@ -177,16 +176,10 @@ def get_run(services: Services, run_id: str) -> dict[str, Any] | None:
     run = Run.model_validate(document)
     view = run.model_dump(mode="json", exclude={"parts", "base_snapshot", "last_error"})
     counts = view["counts"]
-    if not run.status.terminal and run.phase == "upload":
-        done = failed = uploaded = 0
-        for name in services.state.names(layout.steps_prefix(run_id, "upload")):
-            record = services.state.get(name) or {}
-            if record.get("status") == "done":
-                done += 1
-                uploaded += int(record.get("identifiers", 0)) if record.get("op") == "add" else 0
-            else:
-                failed += 1
-        counts.update(batches_done=done, batches_failed=failed, identifiers_uploaded=uploaded)
+    if not run.status.terminal and run.phase == Phase.UPLOAD:
+        totals = upload_totals(services, run_id)  # live progress while batches land
+        live = ("batches_done", "batches_failed", "identifiers_uploaded")
+        counts.update({key: totals[key] for key in live})
     if run.last_error and not run.status.terminal:
         view["last_retryable_error"] = run.last_error
     return view
@@ -216,7 +209,7 @@ def run_history(
         entries.append(entry)
     runs = []
     for entry in entries:
-        view = get_run(services, entry.split("-", 1)[1])
+        view = get_run(services, layout.history_run_id(entry))
         if view is not None:
             runs.append(view)
     return {"runs": runs, "last": entries[-1] if more and entries else None}

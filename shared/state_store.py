@@ -87,7 +87,13 @@ class StateStore:
     ) -> JsonDict | None:
         """Read-modify-write with ETags. ``mutate`` gets a copy and returns the new document,
         or ``None`` to leave it unchanged. Returns what is stored afterwards, ``None`` if the
-        document does not exist. :class:`ConcurrencyError` after ``attempts`` lost races."""
+        document does not exist. :class:`ConcurrencyError` after ``attempts`` lost races.
+
+        After a lost race ``mutate`` is called again on the newer document, so it may run
+        more than once for one update: it must *assign*, not accumulate (set fields of the
+        copy it gets; never append to or add into anything outside it, nor count on running
+        once). The typed wrappers for runs and exports are in :mod:`shared.pipeline.records`.
+        """
         for attempt in range(attempts):
             found = self.read(name)
             if found is None:
@@ -132,6 +138,16 @@ class StateStore:
     def names(self, prefix: str) -> Iterator[str]:
         """Blob names under ``prefix`` in name order."""
         yield from self.container.list_blob_names(name_starts_with=prefix)
+
+    def documents(self, prefix: str) -> Iterator[tuple[str, JsonDict]]:
+        """``(name, document)`` of every JSON document under ``prefix``, in name order.
+
+        The names are listed first; a document deleted after that is skipped.
+        """
+        for name in list(self.names(prefix)):
+            document = self.get(name)
+            if document is not None:
+                yield name, document
 
     # -- binary files ---------------------------------------------------------------------
     def write_bytes(self, name: str, data: bytes) -> None:

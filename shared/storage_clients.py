@@ -22,8 +22,9 @@ from shared.cdm_export import ContainerNotFound, StoredFile
 from shared.config import Settings
 from shared.csv_source import SourceError, buffered
 
-#: Blob download sizes: bounded memory per open file (research §6: the default first GET
-#: buffers 32 MiB).
+#: Blob download sizes: bounded memory per open file (the SDK's default first GET,
+#: ``max_single_get_size``, buffers 32 MiB:
+#: https://learn.microsoft.com/python/api/azure-storage-blob/azure.storage.blob.blobclient).
 DOWNLOAD_CHUNK_BYTES = 4 * 1024 * 1024
 
 _BLOB_OPTIONS: dict[str, Any] = {

@@ -4,6 +4,15 @@ Azurite: when ``TEST_STORAGE_CONNECTION_STRING`` is set (``.ci/run`` starts Azur
 sets it), that one is used; otherwise the tests start ``node_modules/.bin/azurite`` on free
 ports with in-memory storage and stop it at the end. Every test gets its own containers and
 queues, so tests never see each other's data.
+
+Two kinds of tests, one suite (``make test`` runs both):
+
+* **unit** tests of pure rules (the rail, batch packing, snapshot re-partitioning, queue
+  messages, normalisation, CSV and CDM parsing, Bicep checks...): no server, a few seconds
+  in all: ``pytest -m "not integration"`` (``make test-fast``);
+* **integration** tests, marked ``integration`` here by the fixtures they use: anything that
+  needs Azurite or the Snap sandbox (the pipeline end to end, the API over HTTP, the sandbox
+  itself).
 """
 
 from __future__ import annotations
@@ -12,16 +21,27 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from scripts.local_azurite import AZURITE, Azurite
+from devtools.azurite import AZURITE, Azurite
+from devtools.local_host import QueuePump, function_handlers
+from devtools.snap_sandbox import DEFAULT_AD_ACCOUNT_ID, SnapSandbox
 from shared.config import Settings
-from shared.local_host import QueuePump, function_handlers
 from shared.services import Services, build_services, set_services
-from shared.snap_sandbox import DEFAULT_AD_ACCOUNT_ID, SnapSandbox
-from shared.storage_clients import BlobExportStore, host_queue_service
+from shared.storage_clients import host_queue_service
+from tests.support import exports_container
+
+#: Fixtures that start a server: a test that uses one (directly or through another) is an
+#: integration test.
+SERVER_FIXTURES = frozenset({"storage_connection_string", "sandbox_server"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that need Azurite or the Snap sandbox ``integration``."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +92,7 @@ def settings(storage_connection_string: str, sandbox: SnapSandbox, tmp_path: Pat
         "PUBLIC_BASE_URL": "http://127.0.0.1:7071",
         "DEFAULT_PHONE_REGION": "US",
         "REFRESH_SCHEDULE": "0 0 3 * * *",
-        # The API tests identify callers with X-MS-CLIENT-PRINCIPAL headers (tests/api_support),
+        # The API tests identify callers with X-MS-CLIENT-PRINCIPAL headers (tests/support),
         # trusted only in the local mode; tests/test_api_entra.py covers AUTH_MODE=entra.
         "AUTH_MODE": "local",
     }
@@ -108,10 +128,3 @@ def pump(services: Services) -> Iterator[QueuePump]:
 @pytest.fixture
 def ad_account_id() -> str:
     return DEFAULT_AD_ACCOUNT_ID
-
-
-def exports_container(services: Services) -> Any:
-    """The blob container client of the exports (for writing test exports)."""
-    store = services.exports_store()
-    assert isinstance(store, BlobExportStore)
-    return store.container

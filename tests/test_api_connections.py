@@ -6,11 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.secrets import refresh_token_secret_name
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
-from tests.api_support import (
+from tests.support import (
     ADMIN,
     CALLBACK,
     CONTRIBUTOR,
@@ -48,7 +48,7 @@ def test_consent_is_required_and_nothing_is_saved_without_it(services: Services)
         assert error["code"] == "validation_error"
         assert error["fields"] == ["privacy_consent"]
         assert "privacy_consent" in error["message"]
-    assert list(services.state.names("connections/")) == []
+    assert list(services.state.names(layout.CONNECTIONS_PREFIX)) == []
 
 
 def test_create_records_consent_and_status_names_what_is_missing(services: Services) -> None:
@@ -227,7 +227,7 @@ def test_deleting_a_connection_removes_secrets_and_deactivates_its_exports(
 
     run = client.post(f"/api/exports/{export_id}/runs", headers=ADMIN)
     assert run.status_code == 409 and run.json()["error"]["code"] == "export_inactive"
-    assert list(services.state.names("runs/")) == []
+    assert list(services.state.names(layout.RUNS_PREFIX)) == []
     again = client.delete(f"/api/connections/{connection_id}", headers=ADMIN)
     assert again.status_code == 404
 

@@ -13,17 +13,17 @@ from pathlib import Path
 import jwt
 import pytest
 
+from devtools.snap_sandbox import SnapSandbox
 from shared.config import ConfigError, Settings, refuse_local_auth_in_azure
 from shared.services import Services, build_services, set_services
-from shared.snap_sandbox import SnapSandbox
-from tests.api_support import (
+from tests.entra_double import CLIENT_ID, TENANT_ID, EntraDouble, new_key
+from tests.support import (
     ADMIN,
     CALLBACK,
     api_client,
     code_and_state,
     snap_redirect,
 )
-from tests.entra_double import CLIENT_ID, TENANT_ID, EntraDouble, new_key
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,20 +16,20 @@ from typing import Any
 
 import pytest
 
-from scripts.local_azurite import ACCOUNT_KEY
+from devtools.azurite import ACCOUNT_KEY
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.config import Settings
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
-from tests.api_support import (
+from tests.conftest import exports_container
+from tests.support import (
     ADMIN,
     api_client,
+    csv_bytes,
     export_body,
     export_folder,
     shared_connection,
 )
-from tests.conftest import exports_container
-from tests.helpers import csv_bytes
 
 COLUMNS = "'CustomerId', 'Email', 'Phone', 'MAID', 'MobileAdId'"
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.models import Run, Snapshot
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from shared.storage_clients import host_queue_service
-from tests.api_support import (
+from tests.support import (
     ADMIN,
     CONTRIBUTOR,
     api_client,
@@ -64,7 +64,7 @@ def test_saving_an_export_does_not_run_it(services: Services, connection_id: str
     assert export["validation"]["status"] == "passed" and export["validation"]["warnings"] == []
     assert export["created"]["id"] == "oid-contributor"
     assert export["status"] == "active" and export["snapshot"] is None
-    assert list(services.state.names("runs/")) == [] and queued(services) == 0
+    assert list(services.state.names(layout.RUNS_PREFIX)) == [] and queued(services) == 0
     listed = client.get("/api/exports", headers=ADMIN).json()["exports"]
     assert [e["id"] for e in listed] == [export["id"]]
 
@@ -104,7 +104,7 @@ def test_invalid_exports_are_refused_naming_the_field(
     assert error["code"] == "validation_error"
     assert error["fields"] == fields
     assert all(f in error["message"] for f in fields)
-    assert list(services.state.names("exports/")) == []
+    assert list(services.state.names(layout.EXPORTS_PREFIX)) == []
 
 
 def test_connection_not_ready_or_not_shared(services: Services, sandbox: SnapSandbox) -> None:
@@ -129,7 +129,7 @@ def test_connection_not_ready_or_not_shared(services: Services, sandbox: SnapSan
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "connection_not_usable"
     assert "Admins only" in refused.json()["error"]["message"]
-    assert list(services.state.names("exports/")) == []
+    assert list(services.state.names(layout.EXPORTS_PREFIX)) == []
 
 
 def test_one_mirror_export_per_audience(

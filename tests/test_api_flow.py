@@ -1,23 +1,24 @@
-"""The whole flow over HTTP, as an administrator would do it (issue 4, "Done when")."""
+"""The whole flow over HTTP, as an administrator would do it: connection to run report."""
 
 from __future__ import annotations
 
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
-from shared.local_host import QueuePump
 from shared.secrets import refresh_token_secret_name
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
-from tests.api_support import (
+from tests.support import (
     ADMIN,
     VIEWER,
     api_client,
     call_callback,
     code_and_state,
     export_body,
+    exports_container,
+    sha,
     snap_redirect,
+    write_ci_export,
 )
-from tests.conftest import exports_container
-from tests.helpers import sha, write_ci_export
 
 
 def test_connection_to_audience_over_http(
@@ -73,7 +74,7 @@ def test_connection_to_audience_over_http(
     assert saved.status_code == 201, saved.text
     export_id = saved.json()["id"]
     assert saved.json()["status"] == "active" and saved.json()["active_run_id"] is None
-    assert list(services.state.names("runs/")) == []
+    assert list(services.state.names(layout.RUNS_PREFIX)) == []
     assert client.get(f"/api/exports/{export_id}/runs", headers=ADMIN).json()["runs"] == []
 
     # 5. Run it on demand; a second start while it runs answers 409 with the run id.

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from devtools.snap_sandbox import SnapSandbox
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
-from tests.api_support import ADMIN, api_client, export_body, shared_connection
+from tests.support import ADMIN, api_client, export_body, shared_connection
 
 
 @pytest.fixture

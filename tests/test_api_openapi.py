@@ -1,10 +1,10 @@
-"""The OpenAPI document: valid OpenAPI 3, every route of issue 4, the principal scheme."""
+"""The OpenAPI document: valid OpenAPI 3, every route of the API, the principal scheme."""
 
 from __future__ import annotations
 
 from openapi_spec_validator import validate
 
-from tests.api_support import api_client
+from tests.support import api_client
 
 ROUTES = {
     ("post", "/api/connections"),

@@ -10,7 +10,7 @@ import pytest
 
 from shared.api.principal import PrincipalError, Role, parse_principal
 from shared.services import Services
-from tests.api_support import NO_ROLE, OID_TYP, ROLE_TYP, api_client, principal
+from tests.support import NO_ROLE, OID_TYP, ROLE_TYP, api_client, principal
 
 
 def header(document: Any) -> dict[str, str]:

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.connections import begin_sign_in
 from shared.models import Run, RunStatus, UsableBy
 from shared.run_control import new_run_id
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
-from tests.api_support import (
+from tests.support import (
     ADMIN,
     CALLBACK,
     CONTRIBUTOR,
@@ -28,8 +28,9 @@ from tests.api_support import (
     code_and_state,
     export_body,
     export_folder,
+    seed_connection,
+    seed_export,
 )
-from tests.helpers import seed_connection, seed_export
 
 
 @dataclass
@@ -47,14 +48,11 @@ def make_world(services: Services, sandbox: SnapSandbox, ad_account_id: str) -> 
     connections: dict[str, str] = {}
     exports: dict[str, str] = {}
     audiences: dict[str, str] = {}
-    for target, usable_by in (("shared", UsableBy.ADMINS_AND_CONTRIBUTORS), ("admins", None)):
-        connection_id = seed_connection(services, sandbox)
-        if usable_by:
-            document = services.state.get(layout.connection(connection_id))
-            assert document is not None
-            services.state.put(
-                layout.connection(connection_id), {**document, "usable_by": usable_by.value}
-            )
+    for target, usable_by in (
+        ("shared", UsableBy.ADMINS_AND_CONTRIBUTORS),
+        ("admins", UsableBy.ADMINS),
+    ):
+        connection_id = seed_connection(services, sandbox, usable_by=usable_by)
         audiences[target] = sandbox.create_segment(ad_account_id=ad_account_id, name=target)
         connections[target] = connection_id
         exports[target] = seed_export(

@@ -8,12 +8,20 @@ from typing import Any
 import pytest
 from azure.storage.blob import ContainerClient
 
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.models import Run, RunStatus
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
-from tests.api_support import ADMIN, CONTRIBUTOR, VIEWER, api_client, shared_connection
-from tests.helpers import seed_connection, seed_export, sha
+from tests.support import (
+    ADMIN,
+    CONTRIBUTOR,
+    VIEWER,
+    api_client,
+    seed_connection,
+    seed_export,
+    sha,
+    shared_connection,
+)
 
 
 def test_run_options_reach_the_run(services: Services, sandbox: SnapSandbox) -> None:

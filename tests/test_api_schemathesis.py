@@ -40,13 +40,12 @@ from schemathesis.checks import (
 )
 
 import function_app
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.models import Run, RunStatus
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
-from tests.api_support import ADMIN, export_folder, shared_connection
 from tests.conftest import exports_container
-from tests.helpers import seed_export, write_ci_export
+from tests.support import ADMIN, export_folder, seed_export, shared_connection, write_ci_export
 
 CHECKS = [
     not_a_server_error,

@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 
 import function_app
+from devtools.snap_sandbox import SnapSandbox
 from shared.api import export_records
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from shared.state_store import StateStore
-from tests.api_support import ADMIN, api_client
 from tests.conftest import exports_container
-from tests.helpers import seed_connection, seed_export, write_ci_export
+from tests.support import ADMIN, api_client, seed_connection, seed_export, write_ci_export
 
 
 def spec() -> dict[str, Any]:
@@ -126,7 +125,7 @@ def test_ids_with_newlines_are_json_404s_that_reach_no_storage(
         return original(self, name)
 
     monkeypatch.setattr(StateStore, "read", spy)
-    # The local server serves this very app (shared.local_host), so one client covers both.
+    # The local server serves this very app (devtools.local_host), so one client covers both.
     error_shape(api_client().get(path, headers=ADMIN), 404, "not_found")
     assert [n for n in read if "\n" in n] == []
 

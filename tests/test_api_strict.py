@@ -11,11 +11,17 @@ from typing import Any
 
 import pytest
 
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
-from tests.api_support import ADMIN, api_client, export_body, shared_connection
-from tests.helpers import seed_connection, seed_export
+from tests.support import (
+    ADMIN,
+    api_client,
+    export_body,
+    seed_connection,
+    seed_export,
+    shared_connection,
+)
 
 
 def assert_refused(answer: Any, field: str) -> None:

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from pycep.models import BicepElement
 
-from scripts.vendor_arm_type import main as vendor_main
-from scripts.vendor_arm_type import vendor
+from devtools.vendor_arm_type import main as vendor_main
+from devtools.vendor_arm_type import vendor
 from tests.arm_typecheck import (
     DEFAULT_TYPES_DIR,
     CheckResult,
@@ -853,7 +853,7 @@ def test_nested_child_resources_are_refused(infra: Infra, index: TypeIndex, tmp_
 
 
 # ------------------------------------------------------------------------------------------
-# scripts/vendor_arm_type.py
+# devtools/vendor_arm_type.py
 # ------------------------------------------------------------------------------------------
 
 

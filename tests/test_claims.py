@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 
-from shared import claims, layout, pipeline
-from shared.local_host import QueuePump
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
+from shared import layout, pipeline
 from shared.models import RunOptions
+from shared.pipeline import claims, finish
 from shared.run_control import start_run
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
-from tests.conftest import exports_container
-from tests.helpers import (
+from tests.support import (
+    export_to_new_audience,
+    exports_container,
     person,
     person_hashes,
     seed_connection,
@@ -37,8 +39,7 @@ def two_people_export(
 ) -> tuple[str, str]:
     """People 1 and 2 exported, an empty audience and an export into it: their ids."""
     write_ci_export(exports_container(services), "HighValue", [[person(1), person(2)]])
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="A")
-    return seed_export(services, seed_connection(services, sandbox), audience), audience
+    return export_to_new_audience(services, sandbox, ad_account_id, "A")
 
 
 def test_one_claim_per_transition_and_a_sent_one_is_final(services: Services) -> None:
@@ -180,16 +181,16 @@ def test_a_poisoned_message_whose_worker_died_holding_the_claim_still_finishes_t
     fast_claims(monkeypatch)
     # The worker of the last batch dies while finishing the run: its claim is never given
     # back, its message is poisoned on that very delivery.
-    finalize = pipeline._finalize
+    end = finish.end_after_uploads
     monkeypatch.setattr(claims, "_release", lambda *args: None)
-    monkeypatch.setattr(pipeline, "_finalize", lambda *args: (_ for _ in ()).throw(OSError()))
+    monkeypatch.setattr(finish, "end_after_uploads", lambda *a: (_ for _ in ()).throw(OSError()))
     for message in held[:-1]:
-        pipeline.handle_batch_message(services, json.dumps(message).encode())
+        pipeline.handle_batch_message(services, message.body())
     with pytest.raises(OSError):
-        pipeline.handle_batch_message(services, json.dumps(held[-1]).encode())
+        pipeline.handle_batch_message(services, held[-1].body())
     assert (services.state.get(layout.claim(run.id, "upload")) or {})["sent"] is False
-    monkeypatch.setattr(pipeline, "_finalize", finalize)
-    pipeline.handle_poison_message(services, json.dumps(held[-1]).encode(), "batches")
+    monkeypatch.setattr(finish, "end_after_uploads", end)
+    pipeline.handle_poison_message(services, held[-1].body(), "batches")
     view = services.state.get(layout.run(run.id)) or {}
     assert view["status"] == "succeeded", view
     assert sandbox.members(audience) == person_hashes([1, 2])
@@ -205,12 +206,12 @@ def test_a_poisoned_clear_message_whose_worker_died_sending_batches_still_finish
     export_id, audience = two_people_export(services, sandbox, ad_account_id)
     sandbox.add_members(audience, person_hashes([3])["EMAIL_SHA256"])
     send = services.queues.send
-    held: list[dict[str, Any]] = []
+    held: list[Any] = []
 
     def hold_clear(queue: str, messages: Any) -> int:
         messages = list(messages)
-        held.extend(m for m in messages if m.get("kind") == "clear")
-        return send(queue, [m for m in messages if m.get("kind") != "clear"])
+        held.extend(m for m in messages if m.kind == "clear")
+        return send(queue, [m for m in messages if m.kind != "clear"])
 
     monkeypatch.setattr(services.queues, "send", hold_clear)
     run = start_run(
@@ -227,7 +228,7 @@ def test_a_poisoned_clear_message_whose_worker_died_sending_batches_still_finish
         return send(queue, messages)
 
     monkeypatch.setattr(services.queues, "send", die_sending_batches)
-    body = json.dumps(held[0]).encode()
+    body = held[0].body()
     with pytest.raises(OSError):
         pipeline.handle_run_message(services, body)
     assert services.state.get(layout.step(run.id, "clear", "done")) is not None

@@ -1,4 +1,4 @@
-"""Static checks of the Bicep deployment in ``infra/`` (issue 6).
+"""Static checks of the Bicep deployment in ``infra/``.
 
 Every ``infra/**/*.bicep`` file is parsed with pycep-parser (the parser checkov uses), and the
 security and wiring invariants are asserted on the parsed structures: shared keys off, Key
@@ -144,7 +144,7 @@ PLATFORM_PROVIDED_SETTINGS = {
     "CONTAINER_NAME",
 }
 
-#: Settings issue 6 names explicitly.
+#: Settings the deployment must set: identity-based host storage, telemetry, secrets, schedule.
 REQUIRED_SETTINGS = {
     "AzureWebJobsStorage__accountName",
     "AzureWebJobsStorage__credential",

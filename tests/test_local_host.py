@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.local_host import worker_process_count
 from shared.config import Settings
-from shared.local_host import worker_process_count
 
 
 def test_worker_process_count_from_environment_then_local_settings_then_default(
@@ -45,7 +45,7 @@ def test_settings_come_from_environment_then_local_settings_then_defaults(
 
 
 def test_serve_refuses_to_bind_beyond_loopback() -> None:
-    from shared.local_host import serve
+    from devtools.local_host import serve
 
     with pytest.raises(SystemExit, match="loopback only"):
         serve(port=0, host="0.0.0.0")

@@ -8,27 +8,32 @@ from typing import Any
 import pytest
 import requests
 
-from shared import erasures, layout, pipeline
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
+from shared import erasures, layout
 from shared.config import Settings
 from shared.identifiers import Schema
-from shared.local_host import QueuePump
 from shared.models import Export
+from shared.pipeline import clear
 from shared.run_control import get_run
-from shared.services import Services, build_services, set_services
-from shared.snap_sandbox import SnapSandbox
-from tests.conftest import exports_container
-from tests.helpers import (
+from shared.services import Services
+from tests.support import (
+    export_to_new_audience,
+    exports_container,
     person,
     person_hashes,
     run_to_end,
     seed_connection,
     seed_export,
+    services_with,
     sha,
     start_run_holding_batches,
     write_ci_export,
 )
 
 SCHEMAS = ("EMAIL_SHA256", "PHONE_SHA256", "MOBILE_AD_ID_SHA256")
+#: Snap calls that give up fast, so a failing batch reaches the poison queue.
+QUICK = {"SNAPCHAT_RETRY_BUDGET_SECONDS": "0.3"}
 
 
 def publish(services: Services, ids: list[int], folder: str) -> None:
@@ -48,32 +53,10 @@ def sent(sandbox: SnapSandbox, since: int) -> Counter[tuple[str, str]]:
     return counter
 
 
-def setup(
-    services: Services, sandbox: SnapSandbox, ad_account_id: str, **fields: Any
-) -> tuple[str, str]:
-    connection = seed_connection(services, sandbox)
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Mirror")
-    return seed_export(services, connection, audience, **fields), audience
-
-
-def _quick(settings: Settings) -> Services:
-    """Services whose Snap calls give up fast, so a failing batch reaches the poison queue."""
-    quick = build_services(
-        Settings.from_env(
-            {},
-            local_settings=None,
-            overrides={**settings.values, "SNAPCHAT_RETRY_BUDGET_SECONDS": "0.3"},
-        ),
-        create_resources=True,
-    )
-    set_services(quick)
-    return quick
-
-
 def test_grow_shrink_mixed_across_three_schemas(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     steps = [
         ("2026/11/20/0300", list(range(0, 10)), 10, 0),  # first run: everything
         ("2026/11/21/0300", list(range(0, 16)), 6, 0),  # grow by 6
@@ -102,8 +85,8 @@ def test_failed_run_keeps_snapshot_and_next_run_converges(
     pump: QueuePump,
     ad_account_id: str,
 ) -> None:
-    quick = _quick(settings)
-    export_id, audience = setup(quick, sandbox, ad_account_id)
+    quick = services_with(settings, **QUICK)
+    export_id, audience = export_to_new_audience(quick, sandbox, ad_account_id, "Mirror")
     publish(quick, list(range(0, 10)), "2026/11/20/0300")
     assert run_to_end(quick, pump, export_id)["status"] == "succeeded"
     snapshot_before = Export.model_validate(quick.state.get(layout.export(export_id))).snapshot
@@ -149,8 +132,8 @@ def test_after_a_partly_sent_run_the_next_run_converges_to_another_export(
     failing: str,
     kept_after_failure: list[int],
 ) -> None:
-    quick = _quick(settings)
-    export_id, audience = setup(quick, sandbox, ad_account_id)
+    quick = services_with(settings, **QUICK)
+    export_id, audience = export_to_new_audience(quick, sandbox, ad_account_id, "Mirror")
     publish(quick, list(range(0, 10)), "2026/11/20/0300")
     assert run_to_end(quick, pump, export_id)["status"] == "succeeded"
     sandbox.set_faults(
@@ -183,8 +166,8 @@ def test_after_a_partly_sent_run_the_next_run_converges_to_another_export(
 def test_a_clear_first_run_that_fails_after_clearing_is_refilled_by_the_next_run(
     settings: Settings, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    quick = _quick(settings)
-    export_id, audience = setup(quick, sandbox, ad_account_id)
+    quick = services_with(settings, **QUICK)
+    export_id, audience = export_to_new_audience(quick, sandbox, ad_account_id, "Mirror")
     publish(quick, list(range(0, 6)), "2026/11/20/0300")
     assert run_to_end(quick, pump, export_id)["status"] == "succeeded"
     sandbox.set_faults(
@@ -203,7 +186,7 @@ def test_a_clear_first_run_that_fails_after_clearing_is_refilled_by_the_next_run
 def test_clear_first_and_a_vanished_identifier_type_are_held_by_the_rail(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     publish(services, list(range(0, 20)), "2026/11/20/0300")
     assert run_to_end(services, pump, export_id)["status"] == "succeeded"
     publish(services, [0, 1], "2026/11/21/0300")
@@ -227,7 +210,7 @@ def test_clear_first_and_a_vanished_identifier_type_are_held_by_the_rail(
 def test_mass_removal_rail_blocks_then_can_be_overridden(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     publish(services, list(range(0, 10)), "2026/11/20/0300")
     assert run_to_end(services, pump, export_id)["status"] == "succeeded"
     publish(services, list(range(0, 4)), "2026/11/21/0300")  # would remove 60%
@@ -246,7 +229,7 @@ def test_mass_removal_rail_blocks_then_can_be_overridden(
 def test_source_without_valid_identifiers_is_blocked(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, _ = setup(services, sandbox, ad_account_id)
+    export_id, _ = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     write_ci_export(exports_container(services), "HighValue", [[["c1", "NULL", "", ""]]])
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "failed"
@@ -257,7 +240,7 @@ def test_source_without_valid_identifiers_is_blocked(
 def test_full_refresh_repairs_drift_without_emptying(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     publish(services, list(range(0, 6)), "2026/11/20/0300")
     assert run_to_end(services, pump, export_id)["status"] == "succeeded"
     stranger = sha("stranger@example.com")
@@ -291,7 +274,7 @@ def test_full_refresh_repairs_drift_without_emptying(
 def test_clear_first_waits_until_snap_shows_the_audience_empty_before_adding(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     publish(services, list(range(0, 6)), "2026/11/20/0300")
     assert run_to_end(services, pump, export_id)["status"] == "succeeded"
     # Snap processes all_users asynchronously: users added before it lands are lost with it.
@@ -318,13 +301,13 @@ def test_a_clear_still_landing_after_a_failed_clear_first_run_does_not_wipe_the_
     ad_account_id: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    quick = _quick(settings)
-    export_id, audience = setup(quick, sandbox, ad_account_id)
+    quick = services_with(settings, **QUICK)
+    export_id, audience = export_to_new_audience(quick, sandbox, ad_account_id, "Mirror")
     publish(quick, list(range(0, 6)), "2026/11/20/0300")
     assert run_to_end(quick, pump, export_id)["status"] == "succeeded"
     # Snap takes 30 s (sandbox clock) to land all_users; the run gives up waiting first.
     sandbox.configure(processing_seconds=30.0)
-    monkeypatch.setattr(pipeline, "CLEAR_WAIT_S", 0.2)
+    monkeypatch.setattr(clear, "CLEAR_WAIT_S", 0.2)
     failed = run_to_end(quick, pump, export_id, full_refresh="clear_first")
     assert failed["status"] == "failed"
     export = Export.model_validate(quick.state.get(layout.export(export_id)))
@@ -364,7 +347,7 @@ def test_the_vanished_type_rule_ignores_rare_types_and_append_mode(
         return [[*person(i)[:3], person(i)[3] if i in ad_id_of else ""] for i in ids]
 
     container = exports_container(services)
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     write_ci_export(container, "HighValue", [rows(list(range(40)), {7})], folder="2026/11/20/0300")
     assert run_to_end(services, pump, export_id)["status"] == "succeeded"
     # The one person with a mobile ad id leaves: 3 of 81 identifiers, not a mapping error.
@@ -377,7 +360,9 @@ def test_the_vanished_type_rule_ignores_rare_types_and_append_mode(
         "MOBILE_AD_ID_SHA256": set(),
     }
     # Append mode never removes, so a type missing from the source blocks nothing.
-    appended, audience2 = setup(services, sandbox, ad_account_id, sync_mode="append")
+    appended, audience2 = export_to_new_audience(
+        services, sandbox, ad_account_id, "Mirror", sync_mode="append"
+    )
     publish(services, list(range(0, 10)), "2026/11/22/0300")
     assert run_to_end(services, pump, appended)["status"] == "succeeded"
     write_ci_export(container, "HighValue", [rows([20, 21], set())], folder="2026/11/23/0300")
@@ -391,12 +376,14 @@ def test_the_vanished_type_rule_ignores_rare_types_and_append_mode(
 def test_an_erasure_during_a_failed_append_run_is_applied_when_it_fails(
     settings: Settings, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    quick = _quick(settings)
-    export_id, audience = setup(quick, sandbox, ad_account_id, sync_mode="append")
+    quick = services_with(settings, **QUICK)
+    export_id, audience = export_to_new_audience(
+        quick, sandbox, ad_account_id, "Mirror", sync_mode="append"
+    )
     publish(quick, list(range(0, 6)), "2026/11/20/0300")
     run, held = start_run_holding_batches(quick, pump, export_id)
     original_send = quick.queues.send
-    assert held[0]["schema"] == "EMAIL_SHA256"
+    assert held[0].schema == "EMAIL_SHA256"
     erasures.erase(
         quick,
         erasures.hash_erasure_values({"email": "person1@example.com"}, "US"),
@@ -418,7 +405,9 @@ def test_an_erasure_during_a_failed_append_run_is_applied_when_it_fails(
 def test_append_mode_never_removes(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, audience = setup(services, sandbox, ad_account_id, sync_mode="append")
+    export_id, audience = export_to_new_audience(
+        services, sandbox, ad_account_id, "Mirror", sync_mode="append"
+    )
     publish(services, list(range(0, 6)), "2026/11/20/0300")
     run_to_end(services, pump, export_id)
     publish(services, list(range(4, 8)), "2026/11/21/0300")
@@ -433,7 +422,7 @@ def test_append_mode_never_removes(
 def test_dry_run_counts_and_sends_nothing(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     publish(services, list(range(0, 6)), "2026/11/20/0300")
     run_to_end(services, pump, export_id)
     publish(services, list(range(2, 9)), "2026/11/21/0300")
@@ -452,7 +441,7 @@ def test_dry_run_counts_and_sends_nothing(
 def test_scheduled_run_of_an_unchanged_export_is_skipped(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, _ = setup(services, sandbox, ad_account_id)
+    export_id, _ = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     publish(services, list(range(0, 4)), "2026/11/20/0300")
     assert run_to_end(services, pump, export_id, trigger="schedule")["status"] == "succeeded"
     assert run_to_end(services, pump, export_id, trigger="schedule")["status"] == "skipped"
@@ -464,7 +453,7 @@ def test_scheduled_run_of_an_unchanged_export_is_skipped(
 def test_erasure_removes_and_an_older_export_does_not_bring_back(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     publish(services, list(range(0, 6)), "2026/11/20/0300")
     run_to_end(services, pump, export_id)
     digests = erasures.hash_erasure_values(
@@ -494,7 +483,7 @@ def test_erasure_removes_and_an_older_export_does_not_bring_back(
 def test_an_erasure_made_while_a_run_uploads_is_applied_when_the_run_ends(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     publish(services, list(range(0, 6)), "2026/11/20/0300")
     # Hold the upload batches until the erasure has been made.
     run, held = start_run_holding_batches(services, pump, export_id)
@@ -519,7 +508,7 @@ def test_an_erasure_made_while_a_run_uploads_is_applied_when_the_run_ends(
 def test_pointing_the_export_at_another_audience_starts_afresh(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, first = setup(services, sandbox, ad_account_id)
+    export_id, first = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     publish(services, list(range(0, 5)), "2026/11/20/0300")
     run_to_end(services, pump, export_id)
     second = sandbox.create_segment(ad_account_id=ad_account_id, name="Second")
@@ -538,7 +527,7 @@ def test_pointing_the_export_at_another_audience_starts_afresh(
 def test_byte_identical_export_in_a_new_folder_ends_without_reading(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Mirror")
     publish(services, list(range(0, 8)), "2026/11/20/0300")
     first = run_to_end(services, pump, export_id)
     publish(services, list(range(0, 8)), "2026/11/21/0300")  # a new refresh, same bytes

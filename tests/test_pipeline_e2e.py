@@ -8,15 +8,16 @@ import pytest
 from azure.functions.queue import QueueMessage
 
 import function_app
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
 from shared import layout
-from shared.local_host import QueuePump
 from shared.models import RunOptions
+from shared.pipeline.messages import UploadMessage
 from shared.run_control import RunInProgress, get_run, start_run
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
-from tests.api_support import ADMIN
-from tests.conftest import exports_container
-from tests.helpers import (
+from tests.support import (
+    ADMIN,
+    exports_container,
     seed_connection,
     seed_export,
     sha,
@@ -120,15 +121,14 @@ def test_redelivered_batch_is_not_uploaded_twice(
     # Hold the batch messages back (the host has not delivered them yet) and deliver them by
     # hand, the first one twice, while the run is still uploading.
     run, held = start_run_holding_batches(services, pump, export_id)
-    assert [(m["schema"], m["op"]) for m in held] == [
+    assert [(m.schema, m.op) for m in held] == [
         ("EMAIL_SHA256", "add"),
         ("PHONE_SHA256", "add"),
     ]
 
-    def deliver(message: dict, attempt: int) -> None:
-        body = json.dumps({"v": 1, **message}).encode()
-        name = f"m{message['batch']}"
-        function_app.upload_batch(QueueMessage(id=name, body=body, dequeue_count=attempt))
+    def deliver(message: UploadMessage, attempt: int) -> None:
+        name = f"m{message.batch}"
+        function_app.upload_batch(QueueMessage(id=name, body=message.body(), dequeue_count=attempt))
 
     def users_requests() -> list[dict]:
         return [r for r in sandbox.requests() if r["path"].endswith("/users")]

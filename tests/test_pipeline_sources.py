@@ -8,18 +8,23 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 import function_app
-from shared import layout, pipeline
-from shared.local_host import QueuePump
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
+from shared import layout
+from shared.identifiers import Schema
 from shared.models import Export
+from shared.pipeline import diff
+from shared.pipeline.messages import UploadMessage
 from shared.queues import MAX_MESSAGE_BYTES, MessageTooLarge, encode
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from shared.snapchat.client import SnapchatClient
-from tests.api_support import ADMIN, api_client
-from tests.conftest import exports_container
-from tests.helpers import (
+from tests.support import (
+    ADMIN,
     PREFIX,
+    api_client,
     csv_bytes,
+    export_to_new_audience,
+    exports_container,
     person,
     person_hashes,
     run_to_end,
@@ -27,14 +32,6 @@ from tests.helpers import (
     seed_export,
     write_ci_export,
 )
-
-
-def setup(
-    services: Services, sandbox: SnapSandbox, ad_account_id: str, **fields: object
-) -> tuple[str, str]:
-    connection = seed_connection(services, sandbox)
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Sources")
-    return seed_export(services, connection, audience, **fields), audience  # type: ignore[arg-type]
 
 
 def test_newest_complete_run_folder_is_read_not_a_partial_newer_one(
@@ -45,7 +42,7 @@ def test_newest_complete_run_folder_is_read_not_a_partial_newer_one(
     write_ci_export(container, "HighValue", [rows[:3], rows[3:]], folder="2026/11/27/0300")
     # A newer run folder with only the first of its two partitions (still being written).
     write_ci_export(container, "HighValue", [[person(99)]], folder="2026/11/28/0300", model_parts=2)
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Sources")
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "succeeded"
     assert view["source_version"] == "cdm:HighValue/2026/11/27/0300"
@@ -65,7 +62,9 @@ def test_flat_legacy_file_and_two_segments_into_one_audience(
     container.upload_blob(
         f"{parent}/BlobExport_Churn_1800000000.csv", csv_bytes([person(4), person(2)], header)
     )
-    export_id, audience = setup(services, sandbox, ad_account_id, segments=["HighValue", "Churn"])
+    export_id, audience = export_to_new_audience(
+        services, sandbox, ad_account_id, "Sources", segments=["HighValue", "Churn"]
+    )
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "succeeded"
     assert sandbox.members(audience) == person_hashes([1, 2, 4])
@@ -81,7 +80,7 @@ def test_malformed_file_fails_the_run_naming_file_and_row_and_sends_nothing(
 ) -> None:
     container = exports_container(services)
     write_ci_export(container, "HighValue", [[person(1)], [person(2), ["c3", "x@example.com"]]])
-    export_id, _audience = setup(services, sandbox, ad_account_id)
+    export_id, _audience = export_to_new_audience(services, sandbox, ad_account_id, "Sources")
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "failed"
     assert view["error"]["code"] == "source_unusable"
@@ -103,7 +102,9 @@ def test_missing_column_fails_with_the_column_name(
         [[["c1", "a@example.com"]]],
         columns=("CustomerId", "Mail"),
     )
-    export_id, _ = setup(services, sandbox, ad_account_id, phone=None, mobile_ad_id=None)
+    export_id, _ = export_to_new_audience(
+        services, sandbox, ad_account_id, "Sources", phone=None, mobile_ad_id=None
+    )
     view = run_to_end(services, pump, export_id)
     assert view["error"]["code"] == "source_unusable"
     assert "column 'Email' not found" in view["error"]["message"]
@@ -119,7 +120,9 @@ def test_headerless_flat_file_fails_without_putting_its_first_row_in_the_error(
     exports_container(services).upload_blob(
         f"{parent}/BlobExport_Churn_1700000000.csv", body.split(b"\n", 1)[1]
     )
-    export_id, _ = setup(services, sandbox, ad_account_id, segments=["Churn"])
+    export_id, _ = export_to_new_audience(
+        services, sandbox, ad_account_id, "Sources", segments=["Churn"]
+    )
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "failed"
     assert view["error"]["code"] == "source_unusable"
@@ -178,18 +181,20 @@ def test_a_worker_dying_after_creating_the_audience_leaves_no_orphan(
     # Look-alikes that must not be adopted: another export's, a hand-made one quoting the
     # tag mid-text, and one whose creating run is unknown.
     decoys = [
-        client.create_segment(account, "Lazy", description=f"[export other run {x}]")["id"]
+        client.create_audience(account, "Lazy", description=f"[export other run {x}]")["id"]
         for x in ("r1", "r2")
     ]
     decoys.append(
-        client.create_segment(account, "Lazy", description=f"[export {export_id} run r0] by hand")[
+        client.create_audience(account, "Lazy", description=f"[export {export_id} run r0] by hand")[
             "id"
         ]
     )
     decoys.append(
-        client.create_segment(account, "Lazy", description=f"x [export {export_id} run gone]")["id"]
+        client.create_audience(account, "Lazy", description=f"x [export {export_id} run gone]")[
+            "id"
+        ]
     )
-    create = SnapchatClient.create_segment
+    create = SnapchatClient.create_audience
     died: list[str] = []
 
     def create_then_die(self: SnapchatClient, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -199,7 +204,7 @@ def test_a_worker_dying_after_creating_the_audience_leaves_no_orphan(
             raise RuntimeError("worker lost before the audience id was stored")
         return segment
 
-    monkeypatch.setattr(SnapchatClient, "create_segment", create_then_die)
+    monkeypatch.setattr(SnapchatClient, "create_audience", create_then_die)
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "succeeded" and pump.failures == 1
     assert view["audience_id"] == died[0] and died[0] not in decoys
@@ -207,14 +212,14 @@ def test_a_worker_dying_after_creating_the_audience_leaves_no_orphan(
         f"Customer Insights export 'Test export' [export {export_id} run {view['id']}]"
     )
     assert sandbox.members(died[0]) == person_hashes([1, 2])
-    lazy = sorted(s["id"] for s in client.list_segments(account) if s["name"] == "Lazy")
+    lazy = sorted(s["id"] for s in client.list_audiences(account) if s["name"] == "Lazy")
     assert lazy == sorted([*decoys, died[0]])
 
 
 def fail_every_attempt_after_creating(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make the next run create its audience and then die on every attempt; returns the ids
     created (the patches are undone with ``monkeypatch.undo()``)."""
-    create, listing = SnapchatClient.create_segment, SnapchatClient.list_segments
+    create, listing = SnapchatClient.create_audience, SnapchatClient.list_audiences
     made: list[str] = []
 
     def create_then_die(self: SnapchatClient, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -226,8 +231,8 @@ def fail_every_attempt_after_creating(monkeypatch: pytest.MonkeyPatch) -> list[s
             raise RuntimeError("worker lost again")
         return listing(self, *args, **kwargs)
 
-    monkeypatch.setattr(SnapchatClient, "create_segment", create_then_die)
-    monkeypatch.setattr(SnapchatClient, "list_segments", list_then_die)
+    monkeypatch.setattr(SnapchatClient, "create_audience", create_then_die)
+    monkeypatch.setattr(SnapchatClient, "list_audiences", list_then_die)
     return made
 
 
@@ -310,7 +315,7 @@ def test_an_audience_recorded_meanwhile_wins_and_the_extra_one_is_deleted(
 ) -> None:
     _, export_id = lazy_export(services, sandbox)
     winner = sandbox.create_segment(ad_account_id=ad_account_id, name="Recorded first")
-    create = SnapchatClient.create_segment
+    create = SnapchatClient.create_audience
     extra: list[str] = []
 
     def create_while_another_records(
@@ -321,7 +326,7 @@ def test_an_audience_recorded_meanwhile_wins_and_the_extra_one_is_deleted(
         services.state.update(layout.export(export_id), lambda d: {**d, "audience_id": winner})
         return segment
 
-    monkeypatch.setattr(SnapchatClient, "create_segment", create_while_another_records)
+    monkeypatch.setattr(SnapchatClient, "create_audience", create_while_another_records)
     if delete_refused:  # tidying our extra audience is not the run's concern
         sandbox.set_faults(
             [{"kind": "status", "status": 403, "method": "DELETE", "path": r"/segments/\d+$"}]
@@ -377,7 +382,7 @@ def test_an_unknown_default_phone_region_fails_the_run_naming_the_setting(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
     write_ci_export(exports_container(services), "HighValue", [[person(1)]])
-    export_id, audience = setup(services, sandbox, ad_account_id)
+    export_id, audience = export_to_new_audience(services, sandbox, ad_account_id, "Sources")
     services.settings.values["DEFAULT_PHONE_REGION"] = "UK"  # type: ignore[index]
     view = run_to_end(services, pump, export_id)
     assert (view["status"], view["error"]["code"]) == ("failed", "configuration")
@@ -389,11 +394,15 @@ def test_timer_starts_every_scheduled_active_export(
     services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
 ) -> None:
     write_ci_export(exports_container(services), "HighValue", [[person(1)]])
-    scheduled, audience = setup(services, sandbox, ad_account_id)
-    manual, _ = setup(services, sandbox, ad_account_id, schedule="manual")
-    inactive, _ = setup(services, sandbox, ad_account_id, status="inactive")
+    scheduled, audience = export_to_new_audience(services, sandbox, ad_account_id, "Sources")
+    manual, _ = export_to_new_audience(
+        services, sandbox, ad_account_id, "Sources", schedule="manual"
+    )
+    inactive, _ = export_to_new_audience(
+        services, sandbox, ad_account_id, "Sources", status="inactive"
+    )
     function_app.scheduled_refresh(TimerRequest(past_due=True))
-    runs = list(services.state.names("runs/"))
+    runs = list(services.state.names(layout.RUNS_PREFIX))
     assert len(runs) == 1
     pump.drain(60)
     assert sandbox.members(audience) == person_hashes([1])
@@ -410,12 +419,12 @@ def test_a_step_that_keeps_failing_ends_in_the_poison_queue_and_fails_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     write_ci_export(exports_container(services), "HighValue", [[person(1)]])
-    export_id, _ = setup(services, sandbox, ad_account_id)
+    export_id, _ = export_to_new_audience(services, sandbox, ad_account_id, "Sources")
 
     def broken(*args: object) -> None:
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(pipeline, "diff_partition", broken)
+    monkeypatch.setattr(diff, "diff_partition", broken)
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "failed"
     assert view["error"]["code"] == "step_failed"
@@ -424,17 +433,8 @@ def test_a_step_that_keeps_failing_ends_in_the_poison_queue_and_fails_the_run(
 
 
 def test_queue_messages_stay_small() -> None:
-    ranges = [[p, 0, 100] for p in range(256)]
-    text = encode(
-        {
-            "kind": "upload",
-            "run_id": "r" * 40,
-            "batch": 1,
-            "schema": "EMAIL_SHA256",
-            "op": "add",
-            "ranges": ranges,
-        }
-    )
+    ranges = tuple((p, 0, 100) for p in range(256))
+    text = encode(UploadMessage("r" * 40, 1, Schema.EMAIL, "add", ranges))
     assert len(text) < MAX_MESSAGE_BYTES / 8
     with pytest.raises(MessageTooLarge):
-        encode({"kind": "upload", "hashes": ["a" * 64] * 800})
+        encode(UploadMessage("r" * 40, 1, Schema.EMAIL, "add", ranges * 20))

@@ -8,13 +8,18 @@ from typing import Any
 
 import pytest
 
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
 from shared import state_store
-from shared.local_host import QueuePump
 from shared.services import Services
-from shared.snap_sandbox import SnapSandbox
 from shared.telemetry import ContextFilter, RedactingFilter, run_context
-from tests.conftest import exports_container
-from tests.helpers import run_to_end, seed_connection, seed_export, write_ci_export
+from tests.support import (
+    exports_container,
+    run_to_end,
+    seed_connection,
+    seed_export,
+    write_ci_export,
+)
 
 RAW = ["Secret.Person@Example.com", "secret.person@example.com", "+47 22 99 88 77", "4722998877"]
 MAID = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -48,7 +53,7 @@ def test_no_raw_identifier_anywhere(
 
     def spy(queue: str, batch: Any) -> int:
         batch = list(batch)
-        messages.extend(json.dumps(m) for m in batch)
+        messages.extend(m.body().decode() for m in batch)
         return send(queue, batch)
 
     monkeypatch.setattr(services.queues, "send", spy)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import responses
 
+from devtools.snap_sandbox import SnapSandbox
 from shared.config import ConfigError
 from shared.secrets import KeyVaultSecretStore, LocalFileSecretStore
-from shared.snap_sandbox import SnapSandbox
 from shared.snapchat import AccessTokenCache, RefreshTokenStore, SnapOAuth
 from tests.kv_double import VAULT, FakeCredential, KeyVaultDouble
 

@@ -1,4 +1,4 @@
-"""The whole pipeline against the Snap sandbox with each fault switched on (issue 3).
+"""The whole pipeline against the Snap sandbox with each fault switched on.
 
 After every fault the audience must hold exactly the expected hashes: nothing lost,
 nothing raw (the sandbox rejects anything but 64 lowercase hex), no request over 100,000
@@ -12,17 +12,19 @@ from typing import Any
 
 import pytest
 
+from devtools.local_host import QueuePump
+from devtools.snap_sandbox import SnapSandbox
 from shared.config import Settings
-from shared.local_host import QueuePump
-from shared.services import Services, build_services, set_services
-from shared.snap_sandbox import SnapSandbox
-from tests.conftest import exports_container
-from tests.helpers import (
+from shared.services import Services
+from tests.support import (
+    export_to_new_audience,
+    exports_container,
     person,
     person_hashes,
     run_to_end,
     seed_connection,
     seed_export,
+    services_with,
     write_ci_export,
 )
 
@@ -32,7 +34,6 @@ USERS = r"/v1/segments/\d+/users$"
 
 def faulty_services(settings: Settings, **overrides: str) -> Services:
     values = {
-        **settings.values,
         "SNAPCHAT_RETRY_BUDGET_SECONDS": "15",
         # Generous: a pause on a loaded CI machine must not turn into an extra call that
         # the exact call counts below would see. "slow beyond timeout" sets its own.
@@ -41,21 +42,14 @@ def faulty_services(settings: Settings, **overrides: str) -> Services:
         # slots, the sandbox counts arrivals, and the checks allow no refusal at all.
         "SNAPCHAT_MAX_REQUESTS_PER_SECOND": "6",
         "REMOVE_CHUNK_SIZE": "100",
-        **overrides,
     }
-    services = build_services(
-        Settings.from_env({}, local_settings=None, overrides=values), create_resources=True
-    )
-    set_services(services)
-    return services
+    return services_with(settings, **{**values, **overrides})
 
 
 def prepare(services: Services, sandbox: SnapSandbox, ad_account_id: str) -> tuple[str, str]:
     rows = [person(i) for i in PEOPLE]
     write_ci_export(exports_container(services), "HighValue", [rows[:600], rows[600:]])
-    connection = seed_connection(services, sandbox)
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Faults")
-    return seed_export(services, connection, audience), audience
+    return export_to_new_audience(services, sandbox, ad_account_id, "Faults")
 
 
 def assert_protocol_respected(sandbox: SnapSandbox) -> None:

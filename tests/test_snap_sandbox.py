@@ -1,4 +1,4 @@
-"""Tests of the Snap sandbox (``shared.snap_sandbox``) over real loopback HTTP with ``requests``."""
+"""The Snap sandbox (``devtools.snap_sandbox``) over real loopback HTTP with ``requests``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from shared.snap_sandbox import (
+from devtools.snap_sandbox import (
     DEFAULT_AD_ACCOUNT_ID,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -23,6 +23,9 @@ from shared.snap_sandbox import (
     FIRST_SEGMENT_ID,
     SnapSandbox,
 )
+
+#: A real sandbox server over loopback HTTP (and its command line).
+pytestmark = pytest.mark.integration
 
 REDIRECT = DEFAULT_REDIRECT_URIS[0]
 TOKEN_FORM = {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}
@@ -782,7 +785,7 @@ def test_cli_runs_on_loopback_and_prints_url() -> None:
         [
             sys.executable,
             "-m",
-            "shared.snap_sandbox",
+            "devtools.snap_sandbox",
             "--port",
             "0",
             "--expires-in",
@@ -808,7 +811,7 @@ def test_cli_runs_on_loopback_and_prints_url() -> None:
         proc.terminate()
         proc.wait(timeout=10)
     refused = subprocess.run(
-        [sys.executable, "-m", "shared.snap_sandbox", "--host", "0.0.0.0", "--port", "0"],
+        [sys.executable, "-m", "devtools.snap_sandbox", "--host", "0.0.0.0", "--port", "0"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

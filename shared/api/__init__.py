@@ -1,5 +1,5 @@
 """The HTTP API under ``/api`` (FastAPI): served by the Functions host through
-``AsgiFunctionApp`` in Azure and by uvicorn in ``python -m shared serve``.
+``AsgiFunctionApp`` in Azure and by uvicorn in ``python -m devtools serve``.
 
 Modules: :mod:`~shared.api.entra` (token checks), :mod:`~shared.api.principal` (who calls),
 :mod:`~shared.api.access` (authentication and role rules),

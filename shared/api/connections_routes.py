@@ -2,7 +2,8 @@
 
 Administrators do everything here. Contributors may list and get the connections shared
 with them (``usable_by: admins_and_contributors``) and see only id, name and type
-(Customer Insights, ``research/peers.md`` section 1(a)). Viewers get 403.
+(as Customer Insights does:
+https://learn.microsoft.com/dynamics365/customer-insights/data/connections). Viewers get 403.
 """
 
 from __future__ import annotations

@@ -288,7 +288,7 @@ def _check_audience_id(
     client: SnapchatClient, audience_id: str, connection: str, findings: _Findings
 ) -> None:
     try:
-        segment = client.get_segment(audience_id)
+        segment = client.get_audience(audience_id)
     except SnapchatNotFoundError:
         try:
             seen = f"; its ad accounts: {_accounts_listed(_ad_accounts(client))}"

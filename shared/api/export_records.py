@@ -34,7 +34,6 @@ from shared.api.access import actor, require_use
 from shared.api.errors import ApiError, field_error
 from shared.api.principal import Principal
 from shared.api.schemas import ID_PATTERN, ExportCreate, ExportPatch
-from shared.connections import delete_if_unchanged
 from shared.models import Connection, Export, SyncMode, utc_now
 from shared.services import Services
 
@@ -65,12 +64,10 @@ def load_export(services: Services, export_id: str) -> Export:
 
 def list_exports(services: Services) -> list[Export]:
     """Every export, in id order."""
-    found = []
-    for name in services.state.names("exports/"):
-        document = services.state.get(name)
-        if document is not None:
-            found.append(Export.model_validate(document))
-    return found
+    return [
+        Export.model_validate(document)
+        for _, document in services.state.documents(layout.EXPORTS_PREFIX)
+    ]
 
 
 def usable_connection(services: Services, connection_id: str, principal: Principal) -> Connection:
@@ -79,6 +76,13 @@ def usable_connection(services: Services, connection_id: str, principal: Princip
     if connection is None:
         raise field_error(["connection_id"], "connection_id: no such connection")
     require_use(principal, connection)
+    require_ready(connection)
+    return connection
+
+
+def require_ready(connection: Connection) -> None:
+    """409 ``connection_not_ready`` naming what ``connection`` still misses (consent,
+    Snapchat sign-in, export user); nothing when it is ready."""
     if connection.missing:
         raise ApiError(
             409,
@@ -86,7 +90,6 @@ def usable_connection(services: Services, connection_id: str, principal: Princip
             f"connection '{connection.display_name}' is not ready: missing "
             + ", ".join(connection.missing),
         )
-    return connection
 
 
 def require_export_access(services: Services, export: Export, principal: Principal) -> None:
@@ -186,7 +189,7 @@ def patch_export(
     if "audience_id" in given:
         given["create_audience"] = None
         # Chosen by hand: what an earlier attempt created and never recorded is not adopted
-        # later, once this audience has been filled (see pipeline._unrecorded_audiences).
+        # later, once this audience has been filled (see pipeline.audience.unrecorded_audiences).
         given["audience_creation"] = None
     elif "create_audience" in given:
         given["audience_id"] = None
@@ -260,7 +263,7 @@ def delete_export(services: Services, export_id: str, principal: Principal) -> N
                 "a run of this export is in progress; delete it after the run ends",
                 run_id=running,
             )
-        if delete_if_unchanged(services.state, name, etag):
+        if services.state.delete(name, etag=etag):
             services.state.delete_prefix(layout.snapshot_prefix(export_id))
             return
     raise ApiError(409, "concurrent_update", "the export is being changed; try again")

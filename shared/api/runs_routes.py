@@ -52,13 +52,8 @@ def start_export_run(
             f"export '{export.display_name}' is inactive: {export.inactive_reason or 'no reason'}",
         )
     connection = connections.get_connection(services, export.connection_id)
-    if connection is not None and connection.missing:
-        raise ApiError(
-            409,
-            "connection_not_ready",
-            f"connection '{connection.display_name}' is not ready: missing "
-            + ", ".join(connection.missing),
-        )
+    if connection is not None:
+        export_records.require_ready(connection)
     try:
         run = run_control.start_run(
             services, export.id, trigger="on_demand", options=options, requested_by=principal.id

@@ -1,6 +1,7 @@
 """``SnapchatClient``: the Snap Marketing API calls this app makes, and how it survives them.
 
-Endpoints (``research/snap-marketing-api.md`` sections 2-4): ``GET /v1/me``,
+Endpoints (https://developers.snap.com/api/marketing-api/Ads-API/api-patterns and
+https://developers.snap.com/api/marketing-api/Ads-API/customer-lists): ``GET /v1/me``,
 ``/v1/me/organizations``, ``/v1/organizations/{id}/adaccounts`` (paged with ``limit`` and
 ``paging.next_link``); segments under ``/v1/adaccounts/{id}/segments`` and
 ``/v1/segments/{id}``; members with ``POST``/``DELETE /v1/segments/{id}/users`` (the DELETE
@@ -10,21 +11,23 @@ Behaviour:
 
 * Every call sends ``Authorization: Bearer`` from the connection's
   :class:`~shared.snapchat.oauth.AccessTokenCache`; a 401 invalidates it, refreshes once and
-  retries once, for every call type (Segment PR #2621 missed this on create).
-* 429, 5xx and transport errors are retried with exponential backoff and full jitter
-  within ``retry_budget_s``; then :class:`SnapchatTransientError` is raised so the queue
-  message is retried by the Functions host (and ends in the poison queue).
+  retries once, for every call type (Segment's Snap destination missed this on create:
+  https://github.com/segmentio/action-destinations/pull/2621).
+* 429, 5xx and transport errors are retried with exponential backoff and jitter within
+  ``retry_budget_s`` (:mod:`shared.snapchat.retry`); then :class:`SnapchatTransientError`
+  is raised so the queue message is retried by the Functions host (and ends in the poison
+  queue).
 * ``request_status`` and every ``sub_request_status`` are checked even on HTTP 200,
   case-insensitively (Snap's docs show both ``SUCCESS`` and ``success``).
 * Every request (each retry too) first waits on a :class:`~shared.snapchat.rate_limit.Limiter`:
   in the app the deployment-wide :class:`~shared.snapchat.rate_limit.SharedRateLimiter`.
-* At most 100,000 identifiers per request, one schema per request (section 4.2).
+* At most 100,000 identifiers per request, one schema per request (see
+  :data:`MAX_IDENTIFIERS_PER_REQUEST`).
 """
 
 from __future__ import annotations
 
 import json
-import random
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -44,12 +47,16 @@ from shared.snapchat.errors import (
 )
 from shared.snapchat.oauth import AccessTokenCache
 from shared.snapchat.rate_limit import Limiter, RateLimiter
+from shared.snapchat.retry import Backoff
 
-#: Snap's maximum identifiers per users request (RudderStack, Segment, Braze docs).
+#: Snap's maximum identifiers per users request, as Snap's clients document it (Braze:
+#: https://www.braze.com/docs/partners/canvas_audience_sync/snapchat_audience_sync; Segment's
+#: ``max_batch_size`` in https://github.com/segmentio/action-destinations,
+#: ``packages/destination-actions/src/destinations/snap-audiences/syncAudience/fields.ts``).
 MAX_IDENTIFIERS_PER_REQUEST = 100_000
-#: Customer-list segments (section 3.1).
+#: Customer-list audiences' ``source_type`` (https://developers.snap.com/api/marketing-api/Ads-API/customer-lists).
 FIRST_PARTY = "FIRST_PARTY"
-#: ``retention_in_days`` meaning "lifetime", Snap's default (section 3.1).
+#: ``retention_in_days`` meaning "lifetime", Snap's default (same page).
 LIFETIME_RETENTION_DAYS = 9999
 PAGE_SIZE = 500
 
@@ -125,15 +132,16 @@ class SnapchatClient:
         for item in self._pages(f"/organizations/{organization_id}/adaccounts", "adaccounts"):
             yield dict(item.get("adaccount") or {})
 
-    # -- segments ---------------------------------------------------------------------------
-    def get_segment(self, segment_id: str) -> dict[str, Any]:
-        """One segment: ``approximate_number_users``, ``upload_status``, ``targetable_status``...
+    # -- audiences (Snap's segments) ------------------------------------------------------
+    def get_audience(self, audience_id: str) -> dict[str, Any]:
+        """One audience (``GET /v1/segments/{id}``), Snap's segment object:
+        ``approximate_number_users``, ``upload_status``, ``targetable_status``...
 
         :class:`SnapchatNotFoundError` when it was deleted or never existed.
         """
-        return self._one_segment(self._call("GET", f"/segments/{segment_id}"), segment_id)
+        return self._one_audience(self._call("GET", f"/segments/{audience_id}"), audience_id)
 
-    def create_segment(
+    def create_audience(
         self,
         ad_account_id: str,
         name: str,
@@ -141,9 +149,10 @@ class SnapchatClient:
         description: str = "",
         retention_in_days: int = LIFETIME_RETENTION_DAYS,
     ) -> dict[str, Any]:
-        """Create a Customer List (``FIRST_PARTY``) segment; returns it with its new ``id``."""
+        """Create a Customer List audience (``POST /v1/adaccounts/{id}/segments``, source type
+        ``FIRST_PARTY``); returns Snap's segment object with its new ``id``."""
         if not 1 <= len(name) <= 375:
-            raise ValueError("a segment name has 1 to 375 characters")
+            raise ValueError("an audience name has 1 to 375 characters")
         body = {
             "segments": [
                 {
@@ -156,32 +165,33 @@ class SnapchatClient:
             ]
         }
         answer = self._call("POST", f"/adaccounts/{ad_account_id}/segments", body)
-        return self._one_segment(answer, "new segment")
+        return self._one_audience(answer, "new audience")
 
-    def list_segments(self, ad_account_id: str) -> Iterator[dict[str, Any]]:
-        """Segments of an ad account, every source type (filter on ``source_type``)."""
+    def list_audiences(self, ad_account_id: str) -> Iterator[dict[str, Any]]:
+        """Audiences of an ad account (``GET /v1/adaccounts/{id}/segments``), every source
+        type (filter on ``source_type``)."""
         for item in self._pages(f"/adaccounts/{ad_account_id}/segments", "segments"):
             yield dict(item.get("segment") or {})
 
-    def delete_segment(self, segment_id: str) -> None:
-        """Delete a segment (the audience)."""
-        self._call("DELETE", f"/segments/{segment_id}")
+    def delete_audience(self, audience_id: str) -> None:
+        """Delete an audience (``DELETE /v1/segments/{id}``)."""
+        self._call("DELETE", f"/segments/{audience_id}")
 
     # -- members ----------------------------------------------------------------------------
-    def add_users(self, segment_id: str, schema: Schema, hashes: Sequence[str]) -> int:
+    def add_users(self, audience_id: str, schema: Schema, hashes: Sequence[str]) -> int:
         """Add SHA-256 hex identifiers of one schema; returns ``number_uploaded_users``."""
-        return self._users("POST", segment_id, schema, hashes)
+        return self._users("POST", audience_id, schema, hashes)
 
-    def remove_users(self, segment_id: str, schema: Schema, hashes: Sequence[str]) -> int:
+    def remove_users(self, audience_id: str, schema: Schema, hashes: Sequence[str]) -> int:
         """Remove SHA-256 hex identifiers of one schema (``DELETE`` with a JSON body)."""
-        return self._users("DELETE", segment_id, schema, hashes)
+        return self._users("DELETE", audience_id, schema, hashes)
 
-    def remove_all_users(self, segment_id: str) -> dict[str, Any]:
-        """Empty the segment (``DELETE /all_users``); returns the segment."""
-        answer = self._call("DELETE", f"/segments/{segment_id}/all_users")
-        return self._one_segment(answer, segment_id) if answer.get("segments") else {}
+    def remove_all_users(self, audience_id: str) -> dict[str, Any]:
+        """Empty the audience (``DELETE /v1/segments/{id}/all_users``); returns it."""
+        answer = self._call("DELETE", f"/segments/{audience_id}/all_users")
+        return self._one_audience(answer, audience_id) if answer.get("segments") else {}
 
-    def _users(self, method: str, segment_id: str, schema: Schema, hashes: Sequence[str]) -> int:
+    def _users(self, method: str, audience_id: str, schema: Schema, hashes: Sequence[str]) -> int:
         if not hashes:
             return 0
         if len(hashes) > MAX_IDENTIFIERS_PER_REQUEST:
@@ -198,7 +208,7 @@ class SnapchatClient:
         body = (
             f'{{"users":[{{"schema":["{schema.value}"],"data":[["' + '"],["'.join(hashes) + '"]]}]}'
         ).encode()
-        answer = self._call(method, f"/segments/{segment_id}/users", body)
+        answer = self._call(method, f"/segments/{audience_id}/users", body)
         total = 0
         for item in answer.get("users") or []:
             user = item.get("user") or {} if isinstance(item, dict) else {}
@@ -209,7 +219,8 @@ class SnapchatClient:
         return total
 
     # -- transport --------------------------------------------------------------------------
-    def _one_segment(self, answer: dict[str, Any], what: str) -> dict[str, Any]:
+    def _one_audience(self, answer: dict[str, Any], what: str) -> dict[str, Any]:
+        """The one segment object of Snap's ``{"segments": [{"segment": {...}}]}`` envelope."""
         items = answer.get("segments") or []
         if not items or not isinstance(items[0], dict) or not items[0].get("segment"):
             raise SnapchatTransientError(f"Snap answered without the segment ({what})")
@@ -239,11 +250,9 @@ class SnapchatClient:
             payload = body
         else:
             payload = json.dumps(body, separators=(",", ":")).encode()
-        deadline = time.monotonic() + self._budget
-        attempt = 0
+        backoff = Backoff(self._budget, cap_s=20.0, sleep=self._sleep)
         refreshed = False
         while True:
-            attempt += 1
             token = self._tokens.token()
             self._limiter.acquire()
             self.requests_sent += 1
@@ -273,15 +282,13 @@ class SnapchatClient:
                             status=401,
                         )
                     refreshed = True
+                    backoff.retry_now()
                     continue
                 try:
                     return _check(response, method, path)
                 except SnapchatTransientError as exc:
                     error = exc
-            delay = min(20.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-            if time.monotonic() + delay > deadline:
-                raise error
-            self._sleep(delay)
+            backoff.wait(error)
 
 
 def _check(response: requests.Response, method: str, path: str) -> dict[str, Any]:

@@ -1,9 +1,13 @@
 """Errors of the Snap Marketing API client, as a small hierarchy a caller can branch on.
 
-Classification (``research/snap-marketing-api.md`` section 6; RudderStack's handler):
+Classification (Snap documents 429 for its rate limits,
+https://developers.snap.com/api/marketing-api/Ads-API/rate-limits, and publishes no list of
+error codes; the codes below are those Snap's clients handle, e.g. RudderStack's
+``networkHandler.js`` in https://github.com/rudderlabs/rudder-transformer,
+``src/v0/destinations/snapchat_custom_audience``):
 429, 5xx, transport errors, non-JSON bodies and HTTP 200 carrying ``request_status: ERROR``
 without a known permanent code are *transient* (retried with backoff, then handed back to the
-queue). 403/``E3002`` (permission), 404/``E3003``/``E3004`` (no such segment), a revoked
+queue). 403/``E3002`` (permission), 404/``E3003``/``E3004`` (no such audience), a revoked
 refresh token and other 4xx are *permanent*: the run stops without retrying.
 
 Messages carry Snap's ``debug_message``/``error_description``, the HTTP status, the error

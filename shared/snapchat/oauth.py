@@ -1,19 +1,19 @@
 """Snap OAuth 2.0: the authorize URL, the token endpoint, and a token cache per connection.
 
-Facts (``research/snap-marketing-api.md`` section 1): authorize at
+Snap's OAuth (https://developers.snap.com/api/marketing-api/Ads-API/authentication): authorize at
 ``{accounts}/login/oauth2/authorize`` with ``response_type=code`` and scope
 ``snapchat-marketing-api``; tokens from ``POST {accounts}/login/oauth2/access_token``,
 form-encoded, with ``client_id`` and ``client_secret`` in the body; grants
 ``authorization_code`` and ``refresh_token``. ``expires_in`` is read, never assumed (1800
 and 3600 are both reported). A refresh answer that carries a new ``refresh_token``
 replaces the stored one (rotation is unconfirmed, so both cases are handled). The token
-endpoint has answered non-JSON bodies under load (Airbyte #17461): 429/5xx/non-JSON are
-retried with backoff.
+endpoint has answered non-JSON bodies under load
+(https://github.com/airbytehq/airbyte/issues/17461): 429/5xx/non-JSON are retried with
+backoff (:mod:`shared.snapchat.retry`).
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +29,7 @@ from shared.snapchat.errors import (
     SnapchatRequestError,
     SnapchatTransientError,
 )
+from shared.snapchat.retry import Backoff
 
 SCOPE = "snapchat-marketing-api"
 #: Refresh this many seconds before ``expires_in`` runs out (Singer/Airbyte do a few minutes).
@@ -94,10 +95,8 @@ class SnapOAuth:
 
     def _token(self, form: dict[str, str]) -> TokenResponse:
         body = {**form, "client_id": self._client_id, "client_secret": self._client_secret}
-        deadline = time.monotonic() + self._budget
-        attempt = 0
+        backoff = Backoff(self._budget, cap_s=30.0, sleep=self._sleep)
         while True:
-            attempt += 1
             try:
                 response = self._session.post(
                     f"{self._url}/login/oauth2/access_token",
@@ -112,10 +111,7 @@ class SnapOAuth:
                 )
             except SnapchatTransientError as exc:
                 error = exc
-            delay = min(30.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-            if time.monotonic() + delay > deadline:
-                raise error
-            self._sleep(delay)
+            backoff.wait(error)
 
 
 def _token_response(response: requests.Response) -> TokenResponse:

@@ -1,6 +1,7 @@
 """HTTP layer of the Snap sandbox: the FastAPI app, the gateway middleware and the routes.
 
-"Facts sheet" means ``/work/shared/research/snap-marketing-api.md``; ``§`` numbers refer to it.
+Sources are cited by tag (``[auth]``, ``[lists]``...): the tags are listed in
+:mod:`devtools.snap_sandbox`.
 """
 
 from __future__ import annotations
@@ -175,8 +176,8 @@ def _fault_response(rule: FaultRule, path: str) -> Response:
 class GatewayMiddleware:
     """Pure-ASGI front door for everything outside ``/_sandbox``.
 
-    Order per request: log entry -> faults (§11 items 1, 8; the issue's fault list) ->
-    bearer check on ``/v1`` (401, §1.2 "Expired token") -> rate limit (429, §6.1) -> routes.
+    Order per request: log entry -> faults (the failures Snap's clients report: [clients]) ->
+    bearer check on ``/v1`` (401, [auth] "Expired token") -> rate limit (429, [rates]) -> routes.
     """
 
     def __init__(self, app: ASGIApp, state: SandboxState) -> None:
@@ -394,11 +395,11 @@ def create_app(
     app.add_exception_handler(ControlError, control_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
 
-    # ------------------------------------------------------------------ OAuth (§1.1, §1.2)
+    # ------------------------------------------------------------------ OAuth ([auth])
 
     @app.get(AUTHORIZE_PATH)
     async def authorize(request: Request) -> Response:
-        """Auto-consent as ``sandbox_user`` and 302 back with ``code`` + ``state`` (§1.1)."""
+        """Auto-consent as ``sandbox_user`` and 302 back with ``code`` + ``state`` ([auth])."""
         q = request.query_params
         user_id = q.get("sandbox_user", DEFAULT_USER_ID)
         try:
@@ -418,7 +419,7 @@ def create_app(
 
     @app.post(TOKEN_PATH)
     async def access_token(request: Request) -> Response:
-        """Form-encoded token endpoint; JSON or other bodies get 400 ``invalid_request`` (§1.2)."""
+        """Form-encoded token endpoint ([auth]); other bodies get 400 ``invalid_request``."""
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
             raise OAuthError(
@@ -437,7 +438,7 @@ def create_app(
         _log(request, token=token_id, user=principal.user_id if principal else None)
         return _json(result, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
-    # ------------------------------------------------------------------ directory (§2)
+    # ------------------------------------------------------------------ directory ([patterns])
 
     @app.get("/v1/me")
     async def me(request: Request) -> Response:
@@ -476,11 +477,11 @@ def create_app(
             _success("adaccounts", [{"sub_request_status": "SUCCESS", "adaccount": account}])
         )
 
-    # ------------------------------------------------------------------ segments (§3)
+    # ------------------------------------------------------------------ segments ([lists])
 
     @app.post("/v1/adaccounts/{ad_account_id}/segments")
     async def create_segments(request: Request, ad_account_id: str) -> Response:
-        """Create; the envelope uses lowercase ``success`` like Snap's docs example (§3.2)."""
+        """Create; the envelope uses lowercase ``success`` like Snap's docs example ([lists])."""
         doc = await _json_body(request)
         created = state.create_segments(_principal(request).user_id, ad_account_id, doc)
         return _json(_success("segments", _segment_items(created, "success"), "success"))
@@ -506,11 +507,11 @@ def create_app(
 
     @app.delete("/v1/segments/{segment_id}")
     async def delete_segment(request: Request, segment_id: str) -> Response:
-        """Delete; answers ``segments: []`` like the mirrored docs example (§3.2)."""
+        """Delete; answers ``segments: []`` like the mirrored docs example ([lists])."""
         state.delete_segment(_principal(request).user_id, segment_id)
         return _json(_success("segments", []))
 
-    # ------------------------------------------------------------------ users (§4)
+    # ------------------------------------------------------------------ users ([lists])
 
     async def change_users(request: Request, segment_id: str, remove: bool) -> Response:
         principal = _principal(request)

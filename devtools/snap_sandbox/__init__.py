@@ -1,14 +1,33 @@
 """Snap sandbox: a local, protocol-faithful double of the Snap Marketing API and Snap OAuth.
 
-Behaviour follows the facts sheet ``/work/shared/research/snap-marketing-api.md`` (sections
-1-8 and the checklist in section 11); docstrings cite it as "§n". Where Snap's behaviour is
-unconfirmed the sandbox picks the stricter or the documented-example variant (listed at the end).
+Behaviour follows Snap's public documentation and, where it is silent, what the open-source
+Snap clients send and expect; where Snap's behaviour is unconfirmed the sandbox picks the
+stricter or the documented-example variant (listed at the end). Docstrings here and in
+``_state.py`` and ``_app.py`` cite these sources by tag:
+
+* [auth] Snap, Authentication:
+  https://developers.snap.com/api/marketing-api/Ads-API/authentication (and OAuth 2.0,
+  RFC 6749, https://www.rfc-editor.org/rfc/rfc6749, cited by section);
+* [patterns] Snap, API patterns (hosts, ids, paging, ``/v1/me`` and the directory):
+  https://developers.snap.com/api/marketing-api/Ads-API/api-patterns;
+* [lists] Snap, Customer lists (segments, their users, statuses, retention):
+  https://developers.snap.com/api/marketing-api/Ads-API/customer-lists;
+* [rates] Snap, Rate limits: https://developers.snap.com/api/marketing-api/Ads-API/rate-limits;
+* [hashing] Snap, normalising and hashing identifiers:
+  https://developers.snap.com/api/marketing-api/Conversions-API/BestPractices;
+* [clients] the open-source clients, for what the docs leave out (error bodies and codes,
+  token lifetime and rotation, revocation): Segment,
+  https://github.com/segmentio/action-destinations
+  (``packages/destination-actions/src/destinations/snap-audiences``); RudderStack,
+  https://github.com/rudderlabs/rudder-transformer
+  (``src/v0/destinations/snapchat_custom_audience``); https://github.com/singer-io/tap-snapchat-ads;
+  Braze, https://www.braze.com/docs/partners/canvas_audience_sync/snapchat_audience_sync.
 
 Start it
 ========
 Foreground (binds loopback only, prints one line with its URL)::
 
-    .venv/bin/python -m shared.snap_sandbox [--host 127.0.0.1] [--port 8765] [--expires-in N]
+    .venv/bin/python -m devtools.snap_sandbox [--host 127.0.0.1] [--port 8765] [--expires-in N]
         [--rotate-refresh-tokens] [--no-rate-limits] [--redirect-uri URI ...]
         [--processing-seconds S] [--client-id ID] [--client-secret SECRET]
 
@@ -17,7 +36,7 @@ Point the app at it with ``SNAPCHAT_API_URL=http://127.0.0.1:8765`` and
 
 In tests::
 
-    from shared.snap_sandbox import SnapSandbox
+    from devtools.snap_sandbox import SnapSandbox
     with SnapSandbox() as sb:            # free port on 127.0.0.1, background thread
         token = sb.issue_tokens()["access_token"]      # skip the browser flow
         requests.get(sb.url + "/v1/me", headers={"Authorization": "Bearer " + token})
@@ -37,7 +56,7 @@ Seeded state (restored by reset)
 
 Protocol endpoints
 ==================
-OAuth (§1):
+OAuth ([auth]):
 
 * ``GET /login/oauth2/authorize?client_id&redirect_uri&response_type=code&scope&state`` -- the
   user given by ``sandbox_user`` (default ``sandbox-admin``) consents automatically; 302 to
@@ -45,7 +64,7 @@ OAuth (§1):
   ``redirect_uri`` not exactly registered -> 400 ``invalid_request`` (never redirected);
   ``response_type`` other than ``code`` -> 302 with ``error=unsupported_response_type``; scope
   without ``snapchat-marketing-api`` -> 302 with ``error=invalid_scope``;
-  ``sandbox_deny=true`` -> 302 with ``error=access_denied`` (RFC 6749 §4.1.2.1). Codes are
+  ``sandbox_deny=true`` -> 302 with ``error=access_denied`` (RFC 6749 4.1.2.1). Codes are
   single-use and expire after 10 minutes.
 * ``POST /login/oauth2/access_token`` -- ``application/x-www-form-urlencoded`` only (else 400
   ``invalid_request``); ``client_id`` + ``client_secret`` in the form (else 401
@@ -56,8 +75,8 @@ OAuth (§1):
   otherwise it returns the same one. Bad/used/expired code or bad/rotated/revoked refresh token
   -> 400 ``{"error":"invalid_grant","error_description":...}``.
 
-API (§2-§4), every ``/v1`` call needs ``Authorization: Bearer <access_token>``; unknown or
-expired -> 401 ``{"request_status":"ERROR","request_id","msg":"Unauthorized"}``:
+API ([patterns], [lists]), every ``/v1`` call needs ``Authorization: Bearer <access_token>``;
+unknown or expired -> 401 ``{"request_status":"ERROR","request_id","msg":"Unauthorized"}``:
 
 * ``GET /v1/me``; ``GET /v1/me/organizations[?with_ad_accounts=true]``;
   ``GET /v1/organizations/{id}``; ``GET /v1/organizations/{id}/adaccounts``;
@@ -92,7 +111,7 @@ expired -> 401 ``{"request_status":"ERROR","request_id","msg":"Unauthorized"}``:
   "error_code"}``. Unknown/deleted segment or ad account -> 404 E3003; caller without
   ``admin``/``data_manager`` on the segment's ad account -> 403 E3002 "Caller does not have
   permission".
-* Rate limits (§6.1): sliding 1-second window over admitted ``/v1`` requests, per access
+* Rate limits ([rates]): sliding 1-second window over admitted ``/v1`` requests, per access
   token (``rate_limit_per_token``, 10) and per app = all tokens (``rate_limit_per_app``, 20);
   beyond -> 429 with the error envelope (E4029) and no ``Retry-After``. Off with
   ``enforce_rate_limits: false``.
@@ -150,8 +169,8 @@ one other rule (the first due; later ones stay armed).
 * ``delete_segment`` ``{"segment_id"?}`` -- deletes that segment (default: the one in the path),
   then the request proceeds (-> 404 E3003).
 
-Choices where the facts sheet is silent or unconfirmed
-======================================================
+Choices where Snap's behaviour is undocumented or unconfirmed
+=============================================================
 Error codes other than E3002/E3003 are invented (E1001 body, E1008 query, E2001 segment limit,
 E4029 rate limit, E5000 injected 5xx). ``number_uploaded_users`` counts rows received,
 duplicates included. Revoking a refresh token leaves already-issued access tokens valid unless

@@ -2,8 +2,8 @@
 
 Everything here is plain Python guarded by one re-entrant lock per :class:`SandboxState`, so
 the HTTP layer (``_app.py``) and the test helpers (``_server.py``) can both call it from any
-thread. "Facts sheet" below means ``/work/shared/research/snap-marketing-api.md``; section
-numbers (``§1.2`` ...) refer to it.
+thread. Sources are cited by tag (``[auth]``, ``[lists]``...): the tags are listed in
+:mod:`devtools.snap_sandbox`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # --------------------------------------------------------------------------- constants
 
-#: Fixed ids of the seeded organization and ad account (ids are UUIDs, facts sheet §2).
+#: Fixed ids of the seeded organization and ad account (ids are UUIDs, [patterns]).
 DEFAULT_ORGANIZATION_ID = "5d1c2f6e-3a4b-4c8d-9e0f-1a2b3c4d5e6f"
 DEFAULT_AD_ACCOUNT_ID = "8a7b6c5d-4e3f-4a1b-8c9d-0e1f2a3b4c5d"
 DEFAULT_AD_ACCOUNT_NAME = "Sandbox Ad Account"
@@ -41,27 +41,27 @@ DEFAULT_REDIRECT_URIS: tuple[str, ...] = (
     "http://127.0.0.1:7071/api/oauth/snapchat/callback",
     "http://localhost:7071/api/oauth/snapchat/callback",
 )
-#: The only scope the sandbox grants (facts sheet §1.1).
+#: The only scope the sandbox grants ([auth]).
 SCOPE = "snapchat-marketing-api"
-#: Identifier schemas accepted by the users endpoints (facts sheet §4.2).
+#: Identifier schemas accepted by the users endpoints ([lists]).
 SCHEMAS: tuple[str, ...] = ("EMAIL_SHA256", "PHONE_SHA256", "MOBILE_AD_ID_SHA256")
-#: Maximum rows in one users request (facts sheet §4.2).
+#: Maximum rows in one users request ([lists]).
 MAX_ROWS_PER_REQUEST = 100_000
-#: Maximum live segments per ad account (facts sheet §7).
+#: Maximum live segments per ad account ([lists]).
 MAX_SEGMENTS_PER_AD_ACCOUNT = 1000
-#: Maximum segment name length (facts sheet §3.1).
+#: Maximum segment name length ([lists]).
 MAX_NAME_LENGTH = 375
-#: Lifetime retention, also the default (facts sheet §3.1, §7).
+#: Lifetime retention, also the default ([lists]).
 LIFETIME_RETENTION_DAYS = 9999
-#: Segment ids are numeric strings like the docs example (facts sheet §2); the first one.
+#: Segment ids are numeric strings like the docs example ([patterns]); the first one.
 FIRST_SEGMENT_ID = 5677923948298240
-#: Authorization codes are single-use and live this long (the issue; RFC 6749 §4.1.2).
+#: Authorization codes are single-use and live this long (RFC 6749 4.1.2: 10 minutes at most).
 CODE_TTL_SECONDS = 600
-#: Minimum matched users before a list is targetable (facts sheet §7).
+#: Minimum matched users before a list is targetable ([lists]).
 MIN_TARGETABLE_USERS = 1000
-#: Page size limits for list endpoints (facts sheet §2, "Pagination").
+#: Page size limits for list endpoints ([patterns], "Pagination").
 MIN_PAGE_LIMIT, MAX_PAGE_LIMIT = 50, 1000
-#: Roles a sandbox user can hold on an ad account; the first two may manage audiences (§2).
+#: Roles a sandbox user can hold on an ad account; the first two may manage audiences ([patterns]).
 ROLES: tuple[str, ...] = ("admin", "data_manager", "none")
 MANAGING_ROLES = frozenset({"admin", "data_manager"})
 #: Request-log entries kept (oldest dropped first).
@@ -69,7 +69,7 @@ MAX_LOG_ENTRIES = 100_000
 TOKEN_PATH = "/login/oauth2/access_token"  # noqa: S105 - a URL path
 AUTHORIZE_PATH = "/login/oauth2/authorize"
 
-#: Error codes used by the sandbox. Snap publishes no list (facts sheet §6.2); E3002/E3003 are
+#: Error codes used by the sandbox. Snap publishes no list ([clients]); E3002/E3003 are
 #: seen in the wild, the rest follow the inferred pattern (E1xxx request validation, E2xxx
 #: entity validation, E3xxx permission / not found) and are sandbox inventions.
 E_INVALID_REQUEST = "E1001"
@@ -88,18 +88,18 @@ T = TypeVar("T")
 
 
 def iso(ts: float) -> str:
-    """Format an epoch time as ISO-8601 UTC with milliseconds and ``Z`` (facts sheet §3.1)."""
+    """Format an epoch time as ISO-8601 UTC with milliseconds and ``Z`` ([lists])."""
     text = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
     return text.replace("+00:00", "Z")
 
 
 def new_request_id() -> str:
-    """A request id; recent real responses use UUIDs (facts sheet §3.2, envelope)."""
+    """A request id; recent real responses use UUIDs ([lists], envelope)."""
     return str(uuid.uuid4())
 
 
 def member_id_for(user_id: str) -> str:
-    """The stable UUID shown as ``me.id`` for a sandbox user id (ids are UUIDs, §2)."""
+    """The stable UUID shown as ``me.id`` for a sandbox user id (ids are UUIDs, [patterns])."""
     return str(uuid.uuid5(_MEMBER_NS, user_id))
 
 
@@ -107,7 +107,7 @@ def member_id_for(user_id: str) -> str:
 
 
 class SnapError(Exception):
-    """An API error rendered as Snap's envelope (facts sheet §6.2).
+    """An API error rendered as Snap's envelope ([clients]).
 
     Body: ``{"request_status":"ERROR","request_id","debug_message","display_message",
     "error_code"}`` with HTTP status :attr:`http_status`.
@@ -142,7 +142,7 @@ def _default_display(status: int) -> str:
 
 
 def error_envelope(error_code: str, debug_message: str, display_message: str) -> dict[str, Any]:
-    """Snap's top-level error body (facts sheet §6.2)."""
+    """Snap's top-level error body ([clients])."""
     return {
         "request_status": "ERROR",
         "request_id": new_request_id(),
@@ -153,10 +153,10 @@ def error_envelope(error_code: str, debug_message: str, display_message: str) ->
 
 
 class OAuthError(Exception):
-    """An OAuth token-endpoint error: ``{"error","error_description"}`` (facts sheet §1.2).
+    """An OAuth token-endpoint error: ``{"error","error_description"}`` ([auth]).
 
     400 ``invalid_request``/``invalid_grant``/``unsupported_grant_type``, 401
-    ``invalid_client`` (RFC 6749 §5.2; Snap's exact strings are unconfirmed).
+    ``invalid_client`` (RFC 6749 5.2; Snap's exact strings are unconfirmed).
     """
 
     def __init__(self, http_status: int, error: str, description: str) -> None:
@@ -171,7 +171,7 @@ class OAuthError(Exception):
 
 
 class AuthorizeRedirectError(Exception):
-    """An authorize error reported by redirecting back to ``redirect_uri`` (RFC 6749 §4.1.2.1)."""
+    """An authorize error reported by redirecting back to ``redirect_uri`` (RFC 6749 4.1.2.1)."""
 
     def __init__(self, location: str) -> None:
         super().__init__(location)
@@ -193,9 +193,11 @@ class ControlError(ValueError):
 class SandboxConfig(BaseModel):
     """Sandbox settings; JSON shape of ``GET/POST /_sandbox/config``.
 
-    ``expires_in`` default 1800 follows the fixtures in facts sheet §1.2; rotation off by
-    default follows the Singer observation (§1.2); the rate limits are §6.1's 10/s per token
-    and 20/s per app; ``processing_seconds`` simulates §7's PROCESSING -> COMPLETE delay.
+    ``expires_in`` defaults to 1800 s, as the clients' token fixtures show ([clients]);
+    refresh tokens do not rotate by default, as singer-io/tap-snapchat-ads observes
+    ([clients]); the rate limits are 10/s per token and 20/s per app ([rates]);
+    ``processing_seconds`` simulates the ``upload_status`` PROCESSING -> COMPLETE delay
+    ([lists]).
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -468,10 +470,10 @@ class UsersEnvelope:
 
 
 def parse_users_envelope(body: bytes) -> UsersEnvelope:
-    """Parse ``{"users":[{"schema":[S],"data":[[hex],...],"id"?}]}`` (facts sheet §4.2).
+    """Parse ``{"users":[{"schema":[S],"data":[[hex],...],"id"?}]}`` ([lists]).
 
     Exactly one users element with exactly one known schema; an ``id`` is accepted and
-    ignored (§4.2 "id inside the users element"); at most 100,000 rows (§4.2).
+    ignored ([lists] "id inside the users element"); at most 100,000 rows ([lists]).
     Raises :class:`SnapError` (400, E1001).
     """
     try:
@@ -512,9 +514,9 @@ def parse_users_envelope(body: bytes) -> UsersEnvelope:
 
 
 def parse_users_rows(data: Sequence[Any]) -> set[bytes]:
-    """Check every row is ``[<64 lowercase hex>]`` and return the 32-byte digests (§4.2, §5).
+    """Check every row is ``[<64 lowercase hex>]``, return the 32-byte digests ([lists]).
 
-    Lowercase-only is the facts sheet's strictness choice (§11 item 5). Raises
+    Lowercase-only is a strictness choice: Snap asks for lowercase hex ([hashing]). Raises
     :class:`SnapError` (400, E1001) naming the first bad row. Fast path: C-level checks over
     the joined values; the per-row scan runs only to locate an error.
     """
@@ -549,7 +551,7 @@ def parse_users_rows(data: Sequence[Any]) -> set[bytes]:
 
 
 def parse_limit(raw: str | None) -> int | None:
-    """Validate ``limit`` (50..1000, facts sheet §2); raises 400 E1008 otherwise."""
+    """Validate ``limit`` (50..1000, [patterns]); raises 400 E1008 otherwise."""
     if raw is None:
         return None
     try:
@@ -783,9 +785,9 @@ class SandboxState:
     ) -> str:
         """Check an authorize request and return the redirect URL with ``code`` and ``state``.
 
-        Facts sheet §1.1: ``client_id``, ``redirect_uri`` exact match, ``response_type=code``,
+        [auth]: ``client_id``, ``redirect_uri`` exact match, ``response_type=code``,
         ``scope`` containing ``snapchat-marketing-api``, ``state`` echoed. A bad client or
-        redirect URI raises :class:`OAuthError` (no redirect, RFC 6749 §4.1.2.1); other
+        redirect URI raises :class:`OAuthError` (no redirect, RFC 6749 4.1.2.1); other
         problems raise :class:`AuthorizeRedirectError` carrying ``?error=...&state=...``.
         """
         with self.lock:
@@ -835,7 +837,7 @@ class SandboxState:
             return back({"code": code})
 
     def token(self, form: Mapping[str, str]) -> dict[str, Any]:
-        """Handle the token endpoint's form fields and return the token JSON (facts sheet §1.2).
+        """Handle the token endpoint's form fields and return the token JSON ([auth]).
 
         Returns ``{"access_token","token_type":"Bearer","expires_in","refresh_token",
         "scope":"snapchat-marketing-api"}``; raises :class:`OAuthError`.
@@ -930,7 +932,7 @@ class SandboxState:
         """Revoke all of a user's refresh tokens and/or one refresh token; returns how many.
 
         With ``access_tokens`` the access tokens minted from them expire too. Models "the user
-        removed app access" (facts sheet §1.2, revocation causes).
+        removed app access", which Braze names as a cause of revoked sign-ins ([clients]).
         """
         if user_id is None and refresh_token is None:
             raise ControlError("give user_id and/or refresh_token")
@@ -962,7 +964,7 @@ class SandboxState:
             return live
 
     def authenticate(self, authorization: str | None) -> Principal | None:
-        """Resolve an ``Authorization: Bearer`` header (facts sheet §1.2 "Using the token").
+        """Resolve an ``Authorization: Bearer`` header ([auth] "Using the token").
 
         Returns ``None`` for a missing, unknown or expired token (the caller answers 401).
         """
@@ -982,7 +984,7 @@ class SandboxState:
     # ------------------------------------------------------------------ rate limits
 
     def rate_limit_allows(self, token_id: str) -> bool:
-        """Sliding 1-second window per token and per app (facts sheet §6.1).
+        """Sliding 1-second window per token and per app ([rates]).
 
         Only admitted requests count, so a client pacing itself at the limit never sees 429.
         """
@@ -1056,7 +1058,7 @@ class SandboxState:
         }
 
     def render_segment(self, seg: Segment) -> dict[str, Any]:
-        """Snap's segment object (facts sheet §3.1), statuses evaluated lazily now (§7)."""
+        """Snap's segment object ([lists]), statuses evaluated lazily now."""
         now = self.now()
         seg.settle(now)
         if seg.processing_until is None:
@@ -1107,7 +1109,7 @@ class SandboxState:
         ]
 
     def _require_manager(self, user: User, ad_account_id: str) -> None:
-        """Admin or Data Manager on the ad account, else 403 E3002 (facts sheet §2, §6.2)."""
+        """Admin or Data Manager on the ad account, else 403 E3002 ([patterns], [clients])."""
         if user.roles.get(ad_account_id, "none") not in MANAGING_ROLES:
             raise SnapError(
                 403,
@@ -1131,7 +1133,7 @@ class SandboxState:
     # ------------------------------------------------------------------ /v1 directory
 
     def me(self, user_id: str) -> dict[str, Any]:
-        """``GET /v1/me`` body ``{"request_status","request_id","me":{...}}`` (facts sheet §2)."""
+        """``GET /v1/me`` body ``{"request_status","request_id","me":{...}}`` ([patterns])."""
         with self.lock:
             user = self._user(user_id)
             return {
@@ -1272,11 +1274,11 @@ class SandboxState:
         return sum(1 for s in self.segments.values() if s.ad_account_id == ad_account_id)
 
     def create_segments(self, user_id: str, ad_account_id: str, doc: Any) -> list[dict[str, Any]]:
-        """``POST /v1/adaccounts/{id}/segments`` (facts sheet §3.2 "Create"); all or nothing.
+        """``POST /v1/adaccounts/{id}/segments`` ([lists] "Create"); all or nothing.
 
         Validates name <= 375 chars, ``source_type`` FIRST_PARTY, ``retention_in_days``
-        1..9999 (default 9999), ``ad_account_id`` equal to the URL's (§3.1) and the 1,000
-        segments per ad account limit (§7). Returns the created segment objects.
+        1..9999 (default 9999), ``ad_account_id`` equal to the URL's ([lists]) and the 1,000
+        segments per ad account limit ([lists]). Returns the created segment objects.
         """
         with self.lock:
             user = self._user(user_id)
@@ -1301,7 +1303,7 @@ class SandboxState:
             return [self.render_segment(s) for s in created]
 
     def update_segments(self, user_id: str, ad_account_id: str, doc: Any) -> list[dict[str, Any]]:
-        """``PUT /v1/adaccounts/{id}/segments``: update name/description/retention (§3.2)."""
+        """``PUT /v1/adaccounts/{id}/segments``: update name/description/retention ([lists])."""
         with self.lock:
             user = self._user(user_id)
             self._ad_account(ad_account_id)
@@ -1345,7 +1347,7 @@ class SandboxState:
     def segments_page(
         self, user_id: str, ad_account_id: str, limit: int | None, cursor: str | None
     ) -> Page:
-        """``GET /v1/adaccounts/{id}/segments`` items (facts sheet §3.2 "List", §2 paging)."""
+        """``GET /v1/adaccounts/{id}/segments`` items ([lists] "List", [patterns] paging)."""
         with self.lock:
             user = self._user(user_id)
             self._ad_account(ad_account_id)
@@ -1359,7 +1361,7 @@ class SandboxState:
             )
 
     def delete_segment(self, user_id: str, segment_id: str) -> None:
-        """``DELETE /v1/segments/{id}`` (facts sheet §3.2 "Delete segment")."""
+        """``DELETE /v1/segments/{id}`` ([lists] "Delete segment")."""
         with self.lock:
             user = self._user(user_id)
             seg = self._segment(segment_id)
@@ -1367,7 +1369,7 @@ class SandboxState:
             del self.segments[segment_id]
 
     def check_segment_access(self, user_id: str, segment_id: str) -> None:
-        """404 E3003 for a missing segment, 403 E3002 without Admin/Data Manager (§6.2)."""
+        """404 E3003 for a missing segment, 403 E3002 without Admin/Data Manager ([clients])."""
         with self.lock:
             user = self._user(user_id)
             seg = self._segment(segment_id)
@@ -1383,7 +1385,7 @@ class SandboxState:
     def apply_users(
         self, user_id: str, segment_id: str, schema: str, values: set[bytes], remove: bool
     ) -> None:
-        """Add or remove members of one schema; upload_status becomes PROCESSING (§4.1, §7)."""
+        """Add or remove members of one schema; upload_status becomes PROCESSING ([lists])."""
         with self.lock:
             self.check_segment_access(user_id, segment_id)
             seg = self.segments[segment_id]
@@ -1397,11 +1399,11 @@ class SandboxState:
             gc.freeze()
 
     def clear_users(self, user_id: str, segment_id: str) -> dict[str, Any]:
-        """``DELETE /v1/segments/{id}/all_users``: drop every member (facts sheet §4.1)."""
+        """``DELETE /v1/segments/{id}/all_users``: drop every member ([lists])."""
         with self.lock:
             self.check_segment_access(user_id, segment_id)
             seg = self.segments[segment_id]
-            # Processed asynchronously, like uploads (§7): it lands processing_seconds on
+            # Processed asynchronously, like uploads ([lists]): it lands processing_seconds on
             # (at once when that is 0).
             now = self.now()
             seg.settle(now)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/vendor_arm_type.py <types.json> <Type@apiVersion> [--out tests/arm_types]
+    python devtools/vendor_arm_type.py <types.json> <Type@apiVersion> [--out tests/arm_types]
 
 ``<types.json>`` is ``generated/<provider>/<namespace>/<api-version>/types.json`` from
 https://github.com/Azure/bicep-types-az (a JSON array of bicep-types nodes whose references are

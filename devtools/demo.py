@@ -1,6 +1,6 @@
 """``make demo``: one realistic export through the real functions into the Snap sandbox.
 
-Starts (and at the end stops) Azurite, the Snap sandbox and ``python -m shared serve``; writes
+Starts (and at the end stops) Azurite, the Snap sandbox and ``python -m devtools serve``; writes
 a messy Customer Insights export of 120,000 profiles in 4 headerless partitions; then, over
 the app's HTTP API as an administrator: creates a connection (with privacy consent), signs
 in with Snapchat through the sandbox's authorize page, adds the export user, creates an
@@ -30,10 +30,10 @@ from urllib.parse import parse_qs, urlparse
 import requests
 from azure.storage.blob import BlobServiceClient
 
+from devtools.azurite import Azurite, free_port, stop_process
+from devtools.sample_export import generate, model_json
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from local_azurite import Azurite, free_port, stop_process  # noqa: E402
-from sample_export import generate, model_json  # noqa: E402
 
 PROFILES = 120_000
 PARTS = 4
@@ -110,7 +110,7 @@ def main() -> int:
             [
                 sys.executable,
                 "-m",
-                "shared.snap_sandbox",
+                "devtools.snap_sandbox",
                 "--port",
                 str(sandbox_port),
                 "--redirect-uri",
@@ -122,7 +122,7 @@ def main() -> int:
         wait_for(f"{sandbox}/_sandbox/config")
         start(
             stack,
-            [sys.executable, "-m", "shared", "serve", "--port", str(api_port)],
+            [sys.executable, "-m", "devtools", "serve", "--port", str(api_port)],
             env,
             work / "app.log",
         )

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import cdm_model  # scripts/ is on sys.path (demo.py puts it there)
+from devtools import cdm_model
 
 COLUMNS = ("CustomerId", "FirstName", "EmailAddress", "MobilePhone", "MobileAdId", "City")
 FIRST_NAMES = ("Ola", "Kari", "Per", "Anne", "Jose", "Zoë", "Mia", "Liam", "Noah", "Emma")

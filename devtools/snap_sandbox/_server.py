@@ -81,7 +81,7 @@ class SnapSandbox:
     """The sandbox on ``127.0.0.1`` in a background thread; a context manager.
 
     ``with SnapSandbox() as sb: requests.get(sb.url + "/v1/me", ...)``. ``sb.url`` serves both
-    the API (``/v1/...``, facts sheet "Hosts": adsapi.snapchat.com) and OAuth
+    the API (``/v1/...``, [patterns]: adsapi.snapchat.com) and OAuth
     (``/login/oauth2/...``, accounts.snapchat.com). ``config`` keys are those of
     ``/_sandbox/config``. The helpers below act on the state directly (no HTTP, no auth, no
     rate limits, no faults, not logged).
@@ -164,7 +164,7 @@ class SnapSandbox:
 
     @property
     def api_url(self) -> str:
-        """``{url}/v1``, the equivalent of ``https://adsapi.snapchat.com/v1`` (facts sheet)."""
+        """``{url}/v1``, the equivalent of ``https://adsapi.snapchat.com/v1`` ([patterns])."""
         return self.url + "/v1"
 
     def authorize_url(
@@ -177,7 +177,7 @@ class SnapSandbox:
         response_type: str = "code",
         client_id: str | None = None,
     ) -> str:
-        """A ready-made ``/login/oauth2/authorize`` URL (facts sheet §1.1)."""
+        """A ready-made ``/login/oauth2/authorize`` URL ([auth])."""
         cfg = self.state.get_config()
         params = {
             "client_id": client_id if client_id is not None else cfg["client_id"],

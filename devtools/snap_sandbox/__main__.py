@@ -1,4 +1,4 @@
-"""``python -m shared.snap_sandbox``: run the Snap sandbox in the foreground (loopback only)."""
+"""``python -m devtools.snap_sandbox``: run the Snap sandbox in the foreground (loopback only)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ._server import is_loopback, serve
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options; each maps to a ``/_sandbox/config`` key."""
     parser = argparse.ArgumentParser(
-        prog="python -m shared.snap_sandbox",
+        prog="python -m devtools.snap_sandbox",
         description="Local double of the Snap Marketing API and Snap OAuth.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")

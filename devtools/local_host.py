@@ -1,4 +1,4 @@
-"""``python -m shared serve``: the function app on this machine, against Azurite.
+"""``python -m devtools serve``: the function app on this machine, against Azurite.
 
 It does what the Functions host does for this app, calling the very functions declared in
 ``function_app.py``:
