@@ -31,7 +31,7 @@ from shared.run_events import (
 )
 from shared.services import Services
 from shared.snap_sandbox import SnapSandbox
-from shared.telemetry import install_filters, run_context
+from shared.telemetry import ContextFilter, RedactingFilter, run_context
 from tests.conftest import exports_container
 from tests.helpers import person, run_to_end, seed_connection, seed_export, write_ci_export
 
@@ -382,8 +382,11 @@ def test_the_event_reaches_the_exporter_as_a_custom_event_with_every_dimension()
     provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
     root = logging.getLogger()
     handler = LoggingHandler(logger_provider=provider)
+    # What telemetry.configure does (install_filters) to the handler configure_azure_monitor
+    # puts on the root logger in the Functions worker.
+    handler.addFilter(ContextFilter())
+    handler.addFilter(RedactingFilter())
     root.addHandler(handler)
-    install_filters(root)  # what telemetry.configure does in the Functions worker
     run = make_run(
         counts={"rows": 10, "invalid": {"Email": {"placeholder": 2}}},
         audience={"approximate_number_users": 1500, "targetable_status": "READY"},
