@@ -89,6 +89,7 @@ def test_run_event_of_a_real_run_and_the_drop_after_it(
     first = run_to_end(services, pump, export_id)
     assert first["status"] == "succeeded"
 
+    events.records.clear()  # whatever the pipeline wrote itself: this test calls the emitter
     fields = emit_run_event(services, first["id"])
     assert fields is not None
     [record] = events.events(RUN_EVENT)
@@ -172,6 +173,7 @@ def test_run_event_of_a_failed_and_of_a_skipped_run(
     export_id, audience = setup_export(services, sandbox, ad_account_id)
     sandbox.delete_segment(audience)
     failed = run_to_end(services, pump, export_id)
+    events.records.clear()
     fields = emit_run_event(services, failed["id"])
     assert fields is not None
     assert (fields["status"], fields["error_code"]) == ("failed", failed["error"]["code"])
@@ -183,12 +185,14 @@ def test_run_event_of_a_failed_and_of_a_skipped_run(
     assert run_to_end(services, pump, export_id)["status"] == "succeeded"
     skipped = run_to_end(services, pump, export_id, trigger="schedule")
     assert skipped["status"] == "skipped"
+    events.records.clear()
     fields = emit_run_event(services, skipped["id"])
     assert fields is not None
     assert (fields["status"], fields["trigger"], fields["rows"]) == ("skipped", "schedule", "")
     assert fields["audience_size"] == fields["previous_audience_size"] == "3"
     assert fields["audience_drop_percent"] == "0.00"
-    assert len(events.events(RUN_EVENT)) == 2
+    [record] = events.events(RUN_EVENT)
+    assert fields_of(record, RUN_EVENT_FIELDS) == fields
 
 
 def test_no_event_for_a_run_that_has_not_ended_and_never_an_exception(
@@ -418,3 +422,33 @@ def test_log_event_refuses_fields_that_are_not_the_event_s() -> None:
         run_events.log_event(RUN_EVENT, {**fields, "email": "x"}, "x")
     with pytest.raises(ValueError, match="exactly the fields"):
         run_events.log_event(SCHEDULE_EVENT, fields, "x")
+
+
+# -- the pipeline's call (wired by the lead once the pipeline restructuring has merged) -------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="emit_run_event is not called by the pipeline yet: it is to be wired where a run "
+    "ends (succeeded, failed, skipped); remove this marker then",
+)
+def test_every_run_that_ends_writes_exactly_one_event(
+    services: Services,
+    sandbox: SnapSandbox,
+    pump: QueuePump,
+    ad_account_id: str,
+    events: Collect,
+) -> None:
+    write_ci_export(exports_container(services), "HighValue", [[person(1)]])
+    export_id, _ = setup_export(services, sandbox, ad_account_id)
+    succeeded = run_to_end(services, pump, export_id)
+    skipped = run_to_end(services, pump, export_id, trigger="schedule")
+    broken, audience = setup_export(services, sandbox, ad_account_id)
+    sandbox.delete_segment(audience)
+    failed = run_to_end(services, pump, broken)
+    written = [fields_of(r, RUN_EVENT_FIELDS) for r in events.events(RUN_EVENT)]
+    assert [(f["run_id"], f["status"]) for f in written] == [
+        (succeeded["id"], "succeeded"),
+        (skipped["id"], "skipped"),
+        (failed["id"], "failed"),
+    ]
