@@ -25,7 +25,9 @@ resource (``infra/core/monitoring.bicep``) custom events land in the Log Analyti
 ``AppEvents``: the event name in the ``Name`` column, the dimensions in the dynamic
 ``Properties`` column (https://learn.microsoft.com/azure/azure-monitor/reference/tables/appevents;
 ``customEvents`` -> ``AppEvents``: https://learn.microsoft.com/azure/azure-monitor/app/data-model-complete).
-Locally the same record is an ordinary log line (its message summarises the run).
+Locally the same record is an ordinary log line (its message summarises the run). The
+worker's own exporter sends it, so the host's sampling (``host.json``) does not apply, and the
+distro samples logs only when asked to (``enable_trace_based_sampling_for_logs``, off here).
 
 Every value is a string (Application Insights stores custom dimensions as strings, at most
 8,192 characters each: longer values are cut, so JSON breakdowns are kept under that size

@@ -546,6 +546,18 @@ def test_every_query_is_found_and_read(infra: Infra) -> None:
     assert {"status", "invalid_percent", "audience_drop_percent", "no_success_since"} <= read
 
 
+def test_readme_queries_read_only_event_fields() -> None:
+    readme = (INFRA.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```kusto\n(.*?)```", readme, re.DOTALL)
+    assert blocks, "the README shows how to query the run events"
+    for block in blocks:
+        refs = kql_references(block)
+        assert refs.events and refs.events <= set(EVENT_FIELDS), refs.events
+        assert not refs.unattributed and not refs.unparsed
+        for event, fields in refs.fields.items():
+            assert fields <= set(EVENT_FIELDS[event]), fields - set(EVENT_FIELDS[event])
+
+
 def test_reference_parser() -> None:
     refs = kql_references(
         'AppEvents | where Name == "SnapAudienceRun" // Properties.in_a_comment\n'
