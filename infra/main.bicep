@@ -8,6 +8,9 @@
 //   app/exports-access.bicep read-only access to the exports container (maybe another resource group)
 //   app/function-app.bicep   Flex Consumption plan, function app and its app settings
 //   app/auth.bicep           App Service Authentication (Entra ID sign-in in front of the app)
+//   ops/diagnostics.bicep    the function app's logs (FunctionAppLogs) into the workspace
+//   ops/workbook.bicep       workbook of runs and audience sizes (run events in AppEvents)
+//   ops/alerts.bicep         e-mail alerts on the run events; only with alertEmailAddresses
 //
 // Plain resource declarations only (no registry modules), so `bicep build` works offline.
 // Deploy: docs/deploy.md.
@@ -158,6 +161,28 @@ param keyVaultSoftDeleteRetentionDays int = 90
 param logRetentionDays int = 30
 
 // ---------------------------------------------------------------------------------------------
+// Operations: alerts on the run events (README "Alerts"; docs/deploy.md "Alerts")
+// ---------------------------------------------------------------------------------------------
+
+@description('E-mail addresses that receive the alerts. Empty (the default): no action group and no alert rules are deployed; the workbook shows the same conditions.')
+param alertEmailAddresses array = []
+
+@description('Alert when, in an export\'s latest run, the share of rows with an invalid value in one profile column exceeds this percentage.')
+@minValue(1)
+@maxValue(100)
+param alertInvalidSharePercent int = 20
+
+@description('Alert when the audience size Snap reports after a run is more than this percentage below the size at the export\'s previous run.')
+@minValue(1)
+@maxValue(100)
+param alertAudienceDropPercent int = 30
+
+@description('Alert when an active export scheduled with every refresh has had no successful run for more than this many days.')
+@minValue(1)
+@maxValue(365)
+param alertStaleAfterDays int = 2
+
+// ---------------------------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------------------------
 
@@ -172,6 +197,8 @@ var names = {
   configVault: 'kvc-${resourceToken}'
   tokenVault: 'kvt-${resourceToken}'
   deploymentContainer: 'app-package-${resourceToken}'
+  alertPrefix: 'snapaud-${environmentName}'
+  workbook: 'Snap audience sync runs (${environmentName})'
 }
 
 var exportsInHostStorage = empty(exportsStorageAccountName)
@@ -322,6 +349,39 @@ module auth 'app/auth.bicep' = {
   }
 }
 
+module diagnostics 'ops/diagnostics.bicep' = {
+  name: 'diagnostics'
+  params: {
+    siteName: functionApp.outputs.name
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+  }
+}
+
+module workbook 'ops/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    displayName: names.workbook
+  }
+}
+
+// Off until an address is given: see ops/alerts.bicep for why nothing is deployed without one.
+module alerts 'ops/alerts.bicep' = if (!empty(alertEmailAddresses)) {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    namePrefix: names.alertPrefix
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    emailAddresses: alertEmailAddresses
+    invalidSharePercent: alertInvalidSharePercent
+    audienceDropPercent: alertAudienceDropPercent
+    staleAfterDays: alertStaleAfterDays
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Outputs (names, endpoints and ids only; no secrets)
 // ---------------------------------------------------------------------------------------------
@@ -340,3 +400,6 @@ output TOKEN_VAULT_NAME string = tokenVault.outputs.name
 output TOKEN_VAULT_URI string = tokenVault.outputs.uri
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APPLICATION_INSIGHTS_NAME string = monitoring.outputs.appInsightsName
+output LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.logAnalyticsName
+output WORKBOOK_ID string = workbook.outputs.id
+output ALERTS_ENABLED bool = !empty(alertEmailAddresses)

@@ -33,3 +33,10 @@ param snapchatMaxRequestsPerSecond = '8'
 // Daily refresh at 03:00 UTC (six-field NCRONTAB; Flex Consumption always uses UTC).
 param refreshSchedule = '0 0 3 * * *'
 param defaultPhoneRegion = 'US'
+
+// Alerts (README "Alerts"): off until ALERT_EMAILS holds at least one address
+// (comma-separated, no spaces). The thresholds below are the defaults of main.bicep.
+param alertEmailAddresses = empty(readEnvironmentVariable('ALERT_EMAILS', '')) ? [] : split(readEnvironmentVariable('ALERT_EMAILS', ''), ',')
+param alertInvalidSharePercent = int(readEnvironmentVariable('ALERT_INVALID_SHARE_PERCENT', '20'))
+param alertAudienceDropPercent = int(readEnvironmentVariable('ALERT_AUDIENCE_DROP_PERCENT', '30'))
+param alertStaleAfterDays = int(readEnvironmentVariable('ALERT_STALE_AFTER_DAYS', '2'))

@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from shared import layout
+from shared import layout, run_events
 from shared.models import Export, Phase, Run, RunOptions, RunStatus, Schedule, utc_now
 from shared.pipeline.messages import PlanMessage
 from shared.pipeline.records import upload_totals
@@ -71,9 +71,13 @@ def _lock_is_free(services: Services, active_run_id: str | None) -> bool:
 
 
 def _abandon(services: Services, run: Run) -> None:
+    ended: list[bool] = []
+
     def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
+        ended.clear()  # a mutator may run again after a lost race: assign, never accumulate
         if RunStatus(document["status"]).terminal:
             return None
+        ended.append(True)
         document["status"] = RunStatus.FAILED.value
         document["ended_at"] = utc_now()
         document["error"] = {
@@ -83,6 +87,8 @@ def _abandon(services: Services, run: Run) -> None:
         return document
 
     services.state.update(layout.run(run.id), mutate)
+    if ended:
+        run_events.emit_run_event(services, run.id)
 
 
 def run_in_progress(services: Services, active_run_id: str | None) -> str | None:

@@ -5,6 +5,7 @@
   the Azure Monitor OpenTelemetry exporter turns them into custom dimensions.
 * :class:`RedactingFilter` masks anything shaped like an email address or an international
   phone number in log messages: a safety net, since the code logs counts and ids only.
+  :func:`redact` applies the same masking to any text (the run events' free-text fields).
 * :func:`configure` sends logs and traces to Application Insights through
   ``azure-monitor-opentelemetry`` when ``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set,
   authenticating with the managed identity (local auth is disabled on the component).
@@ -39,20 +40,30 @@ def run_context(**ids: str) -> Iterator[None]:
 
 
 class ContextFilter(logging.Filter):
-    """Adds the current run context to each record (``record.run_id`` etc.)."""
+    """Adds the current run context to each record (``record.run_id`` etc.).
+
+    An attribute the record already has (given with ``extra=``, as the run events do) is
+    kept: the context only fills in what the caller did not say.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         for key, value in (_context.get() or {}).items():
-            setattr(record, key, value)
+            if not hasattr(record, key):
+                setattr(record, key, value)
         return True
 
 
+def redact(text: str) -> str:
+    """``text`` with email- and phone-shaped parts replaced by ``[email]`` / ``[phone]``."""
+    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+
+
 class RedactingFilter(logging.Filter):
-    """Masks email- and phone-shaped text in the formatted message."""
+    """Masks email- and phone-shaped text in the formatted message (not in attributes)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = _PHONE.sub("[phone]", _EMAIL.sub("[email]", message))
+        masked = redact(message)
         if masked != message:
             record.msg, record.args = masked, None
         return True

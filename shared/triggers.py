@@ -9,7 +9,7 @@ import logging
 
 import azure.functions as func
 
-from shared import pipeline, run_control
+from shared import pipeline, run_control, run_events
 from shared.services import Services, get_services
 
 log = logging.getLogger(__name__)
@@ -20,14 +20,19 @@ def _services() -> Services:
 
 
 def on_schedule(timer: func.TimerRequest) -> dict[str, str]:
-    """Timer (``%REFRESH_SCHEDULE%``, UTC): start a run of every ``with_refresh`` export.
+    """Timer (``%REFRESH_SCHEDULE%``, UTC): start a run of every ``with_refresh`` export,
+    then write one schedule event per such export (:func:`shared.run_events.emit_schedule_events`:
+    the heartbeat the "no successful run for N days" alert reads).
 
     A catch-up occurrence after downtime (``past_due``) still runs: a scheduled run whose
     newest export was already sent ends ``skipped`` at once, so running late is harmless.
     """
     if timer.past_due:
         log.info("the refresh timer is past due; starting the runs now")
-    return run_control.start_scheduled_runs(_services())
+    services = _services()
+    outcomes = run_control.start_scheduled_runs(services)
+    run_events.emit_schedule_events(services, outcomes)
+    return outcomes
 
 
 def on_run_message(message: func.QueueMessage) -> None:

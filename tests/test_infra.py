@@ -1082,6 +1082,9 @@ def test_deploy_doc_covers_every_step() -> None:
         "maximumInstanceCount",
         "batchSize",
         "SNAPCHAT_MAX_REQUESTS_PER_SECOND",
+        "ALERT_EMAILS",
+        "alertEmailAddresses",
+        "WORKBOOK_ID",
     ):
         assert needle.lower() in doc.lower(), f"docs/deploy.md does not mention {needle!r}"
 

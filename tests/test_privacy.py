@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -11,6 +12,13 @@ import pytest
 from devtools.local_host import QueuePump
 from devtools.snap_sandbox import SnapSandbox
 from shared import state_store
+from shared.run_events import (
+    CUSTOM_EVENT_NAME_ATTRIBUTE,
+    EVENT_FIELDS,
+    RUN_EVENT,
+    emit_run_event,
+    emit_schedule_events,
+)
 from shared.services import Services
 from shared.telemetry import ContextFilter, RedactingFilter, run_context
 from tests.support import (
@@ -65,7 +73,25 @@ def test_no_raw_identifier_anywhere(
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "succeeded"
     assert seen and messages
+    # The run event and the timer's schedule event: ids, counts and enum values only.
+    run_event = emit_run_event(services, view["id"])
+    assert run_event is not None and run_event["rows"] == "2" and run_event["invalid_total"] == "3"
+    assert emit_schedule_events(services, {export_id: view["id"]})
+    events = [r for r in caplog.records if hasattr(r, CUSTOM_EVENT_NAME_ATTRIBUTE)]
+    # (The pipeline may have written the run event too: every event is checked.)
+    assert {getattr(r, CUSTOM_EVENT_NAME_ATTRIBUTE) for r in events} == {
+        RUN_EVENT,
+        "SnapAudienceSchedule",
+    }
+    event_values = [
+        str(getattr(r, name))
+        for r in events
+        for name in EVENT_FIELDS[getattr(r, CUSTOM_EVENT_NAME_ATTRIBUTE)]
+    ]
+    # No digest either: a 64-hex value would be a hash of someone's identifier.
+    assert not [v for v in event_values if re.search(r"[0-9a-fA-F]{64}", v)]
     haystacks = [r.getMessage() for r in caplog.records] + messages + [json.dumps(view)]
+    haystacks += event_values
     documents = [services.state.get(n) for n in services.state.names("") if n.endswith(".json")]
     assert len(documents) > 5
     haystacks += [json.dumps(d) for d in documents]

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared import erasures, layout
+from shared import erasures, layout, run_events
 from shared.identifiers import SCHEMAS
 from shared.models import (
     Export,
@@ -162,6 +162,7 @@ def succeed(services: Services, run: Run, *, dry_run: bool, keep_previous: bool 
         release_export(services, run, show)
     _cleanup(services, run, keep_snapshot=not dry_run)
     log.info("run succeeded (%s)", "dry run" if dry_run else "sent")
+    run_events.emit_run_event(services, run.id)
 
 
 def succeed_unchanged(services: Services, run: Run, export: Export) -> None:
@@ -212,6 +213,7 @@ def fail(services: Services, run_id: str, code: str, message: str) -> None:
     if not run.sending:
         release_export(services, run)
         _cleanup(services, run, keep_snapshot=False)
+        run_events.emit_run_event(services, run.id)
         return
     # Requests may have reached Snap: remember where this run was taking the audience, so
     # that the next run diffs against the whole range of what the audience may now hold.
@@ -236,6 +238,7 @@ def fail(services: Services, run_id: str, code: str, message: str) -> None:
     release_export(services, run, remember)
     _cleanup(services, run, keep_snapshot=True)
     _reapply_erasures(services, run, unsettled.snapshot)
+    run_events.emit_run_event(services, run.id)
 
 
 def release_export(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from shared import erasures, source_fingerprint
+from shared import erasures, run_events, source_fingerprint
 from shared.cdm_export import SegmentExport, resolve_segment
 from shared.csv_source import SourceError
 from shared.hash_spool import partition_bits
@@ -115,6 +115,7 @@ def plan(services: Services, run_id: str) -> None:
     if run.status is RunStatus.SKIPPED:
         log.info("skipped: the newest export %s was already sent", version)
         finish.release_export(services, run)
+        run_events.emit_run_event(services, run.id)
         return
     if _source_unchanged(services, export, run, sources):
         log.info("the export's files are identical to the last run's: nothing to send")
