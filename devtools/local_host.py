@@ -105,7 +105,14 @@ class QueuePump:
         except Exception as exc:
             self.failures += 1
             receipt = renewer.stop()
-            log.warning("%s: attempt %s failed: %s", queue, raw.dequeue_count, exc)
+            # As the Functions host does: the function's exception with its stack trace.
+            log.warning(
+                "%s: attempt %s failed: %s",
+                queue,
+                raw.dequeue_count,
+                exc.__class__.__name__,
+                exc_info=exc,
+            )
             try:
                 if raw.dequeue_count >= self.max_dequeue_count and not queue.endswith("-poison"):
                     self._service.get_queue_client(f"{queue}-poison").send_message(raw.content)

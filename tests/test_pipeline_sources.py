@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
+from azure.core.exceptions import HttpResponseError
 from azure.functions.timer import TimerRequest
 
 import function_app
@@ -13,7 +15,7 @@ from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.identifiers import Schema
 from shared.models import Export
-from shared.pipeline import diff
+from shared.pipeline import diff, read
 from shared.pipeline.messages import UploadMessage
 from shared.queues import MAX_MESSAGE_BYTES, MessageTooLarge, encode
 from shared.services import Services
@@ -428,8 +430,49 @@ def test_a_step_that_keeps_failing_ends_in_the_poison_queue_and_fails_the_run(
     view = run_to_end(services, pump, export_id)
     assert view["status"] == "failed"
     assert view["error"]["code"] == "step_failed"
-    assert "diff step failed on every retry" in view["error"]["message"]
+    # The step and the cause, never the exception's own text (it may hold anything).
+    assert view["error"]["message"] == (
+        "gave up after every retry: diff step (hash partition 0): an unexpected OSError (an "
+        "error in this app: its stack trace is in the function logs)"
+    )
     assert pump.failures == pump.max_dequeue_count
+
+
+def test_a_storage_failure_names_the_step_and_the_answer_and_logs_the_stack_trace(
+    services: Services,
+    sandbox: SnapSandbox,
+    pump: QueuePump,
+    ad_account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    write_ci_export(exports_container(services), "HighValue", [[person(1)]])
+    export_id, _ = export_to_new_audience(services, sandbox, ad_account_id, "Sources")
+
+    def busy(*args: object) -> None:
+        error = HttpResponseError(message="x.person@example.com is in this text")
+        error.status_code = 503
+        error.error_code = "ServerBusy"
+        raise error
+
+    def bug(*args: object) -> None:
+        raise KeyError("x.person@example.com")
+
+    monkeypatch.setattr(read, "read_part", busy)
+    view = run_to_end(services, pump, export_id)
+    assert view["error"]["message"] == (
+        "gave up after every retry: read step (part 0): Azure Storage answered HTTP 503 ServerBusy"
+    )
+    monkeypatch.setattr(read, "read_part", bug)
+    with caplog.at_level(logging.WARNING):
+        view = run_to_end(services, pump, export_id)
+    assert view["error"]["message"].startswith(
+        "gave up after every retry: read step (part 0): an unexpected KeyError"
+    )
+    assert "example.com" not in str(view)
+    # The stack trace is logged (the Functions host logs a function's exception too).
+    traced = [r for r in caplog.records if r.exc_info and r.exc_info[0] is KeyError]
+    assert traced and any("read step (part 0)" in r.getMessage() for r in traced)
 
 
 def test_queue_messages_stay_small() -> None:

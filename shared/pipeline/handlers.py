@@ -34,7 +34,13 @@ def handle_run_message(services: Services, body: bytes, dequeue_count: int | Non
     if isinstance(message, UploadMessage):
         raise ValueError("an upload message on the run queue")
     with run_context(run_id=message.run_id, step=message.kind):
-        steps.guarded(services, message.run_id, lambda: _step(services, message), dequeue_count)
+        steps.guarded(
+            services,
+            message.run_id,
+            lambda: _step(services, message),
+            dequeue_count,
+            step=message.step,
+        )
 
 
 def _step(services: Services, message: RunQueueMessage) -> None:
@@ -55,7 +61,11 @@ def handle_batch_message(services: Services, body: bytes, dequeue_count: int | N
         raise ValueError(f"a {message.kind} message on the batch queue")
     with run_context(run_id=message.run_id, batch_id=str(message.batch)):
         steps.guarded(
-            services, message.run_id, lambda: upload.upload_batch(services, message), dequeue_count
+            services,
+            message.run_id,
+            lambda: upload.upload_batch(services, message),
+            dequeue_count,
+            step=message.step,
         )
 
 

@@ -49,6 +49,11 @@ class PlanMessage(_Message):
     #: Plan writes no completion record.
     item: ClassVar[None] = None
 
+    @property
+    def step(self) -> str:
+        """The step in words, for error messages."""
+        return "plan step"
+
 
 @dataclass(frozen=True)
 class ReadMessage(_Message):
@@ -56,6 +61,11 @@ class ReadMessage(_Message):
 
     kind: ClassVar[str] = "read"
     part: int
+
+    @property
+    def step(self) -> str:
+        """The step in words, for error messages."""
+        return f"read step (part {self.part})"
 
     @property
     def item(self) -> int:
@@ -71,6 +81,11 @@ class DiffMessage(_Message):
     partition: int
 
     @property
+    def step(self) -> str:
+        """The step in words, for error messages."""
+        return f"diff step (hash partition {self.partition})"
+
+    @property
     def item(self) -> int:
         """The item of this message's completion record."""
         return self.partition
@@ -83,6 +98,11 @@ class ClearMessage(_Message):
     kind: ClassVar[str] = "clear"
     #: The item of this message's completion record.
     item: ClassVar[str] = "done"
+
+    @property
+    def step(self) -> str:
+        """The step in words, for error messages."""
+        return "clear step (emptying the audience)"
 
 
 @dataclass(frozen=True)
@@ -103,6 +123,12 @@ class UploadMessage(_Message):
     def item(self) -> int:
         """The item of this message's completion record."""
         return self.batch
+
+    @property
+    def step(self) -> str:
+        """The step in words, for error messages."""
+        verb = "add to" if self.op == "add" else "remove from"
+        return f"upload step (batch {self.batch}: {verb} the audience, {self.schema})"
 
     @property
     def identifiers(self) -> int:

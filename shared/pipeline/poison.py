@@ -28,7 +28,7 @@ def settle(services: Services, message: Message) -> None:
     """Settle a poisoned ``message`` against its run (see the module notes)."""
     run_id = message.run_id
     run = records.load_run(services, run_id)
-    last_error = (run.last_error if run else None) or "no error recorded"
+    last_error = (run.last_error if run else None) or f"{message.step}: no error recorded"
     if isinstance(message, UploadMessage):
         if records.write_done(
             services,
@@ -50,7 +50,7 @@ def settle(services: Services, message: Message) -> None:
             services,
             run_id,
             "step_failed",
-            f"the {message.kind} step failed on every retry: {last_error}",
+            f"gave up after every retry: {last_error}",
         )
 
 
@@ -83,14 +83,14 @@ def _move_on(services: Services, run_id: str, phase: Phase) -> None:
 
     for attempt in range(2):
         try:
-            steps.guarded(services, run_id, advance, None)
+            steps.guarded(services, run_id, advance, None, step=f"moving the run past {phase}")
             return
         except claims.TransitionPending:
             if attempt or settled() == "live":
                 log.warning("run %s: another worker is moving the run past %s", run_id, phase)
                 return
         except Exception as exc:
-            reason = f"{exc.__class__.__name__}: {steps.safe_text(exc)}"
+            reason = steps.failure_text(exc)
             try:
                 finish.fail(services, run_id, "step_failed", f"the {phase} step failed: {reason}")
             except Exception:  # nothing more to do here; the stale-run cutoff ends it

@@ -17,9 +17,11 @@ messages, which are idempotent too.
 
 Errors (:func:`guarded`, around every step): :class:`~shared.pipeline.records.RunFailed`, a
 ``ConfigError`` and a permanent Snap error end the run ``failed`` with a message naming the
-export and the audience; anything else is noted on the run (``last_error``) and raised, so
-the queue retries the message and, after ``maxDequeueCount`` attempts, moves it to the poison
-queue (:mod:`shared.pipeline.poison`).
+export and the audience; anything else is noted on the run (``last_error``: the step and the
+cause, :func:`failure_text`) and raised, so the queue retries the message and, after
+``maxDequeueCount`` attempts, moves it to the poison queue (:mod:`shared.pipeline.poison`),
+which fails the run with that note. An error that is not one of ours is logged with its stack
+trace (the Functions host also logs a function's exception; the local host does the same).
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 
 from shared import layout
 from shared.config import ConfigError
@@ -114,34 +123,65 @@ def retryable(exc: BaseException) -> bool:
 
 
 def guarded(
-    services: Services, run_id: str, step: Callable[[], None], dequeue_count: int | None
+    services: Services,
+    run_id: str,
+    work: Callable[[], None],
+    dequeue_count: int | None,
+    *,
+    step: str = "step",
 ) -> None:
-    """Run ``step``; end the run on a permanent error, note and re-raise a transient one."""
+    """Run ``work`` (the ``step``, in words: ``"read step (part 3)"``); end the run on a
+    permanent error, note and re-raise a transient one."""
     try:
-        step()
+        work()
     except RunFailed as exc:
         finish.fail(services, run_id, exc.code, exc.message)
     except ConfigError as exc:
         finish.fail(services, run_id, "configuration", str(exc))
     except SnapchatError as exc:
         if exc.transient:
-            _note_error(services, run_id, str(exc), dequeue_count)
+            _note_error(services, run_id, f"{step}: {exc}", dequeue_count)
             raise
         code, message = _snap_failure(services, run_id, exc)
         finish.fail(services, run_id, code, message)
     except claims.TransitionPending:
         raise  # another worker is on it: retry later, nothing went wrong
     except Exception as exc:
-        _note_error(services, run_id, f"{exc.__class__.__name__}: {safe_text(exc)}", dequeue_count)
+        if not isinstance(exc, SourceError | AzureError):
+            log.error("%s of run %s raised %s", step, run_id, exc.__class__.__name__, exc_info=exc)
+        _note_error(services, run_id, f"{step}: {failure_text(exc)}", dequeue_count)
         raise
 
 
-def safe_text(exc: Exception) -> str:
-    """What of ``exc`` may be shown: our own errors carry safe messages; others are named by
-    type only (their text may hold anything)."""
+def failure_text(exc: BaseException) -> str:
+    """The cause of a failed step, fit for the run record and for anyone who reads it: our own
+    errors carry safe messages; an Azure service's answer is named by service, HTTP status and
+    error code (``Azure Storage answered HTTP 503 ServerBusy``); a connection failure by kind;
+    anything else by its type only, since its text may hold anything (a value read from a file
+    included): the stack trace is in the function logs."""
     if isinstance(exc, SourceError | SnapchatError | RunFailed):
         return str(exc)
-    return "see the function logs for the stack trace"
+    if isinstance(exc, HttpResponseError):
+        code = getattr(exc, "error_code", None) or (exc.reason or "")
+        return f"{_azure_service(exc)} answered HTTP {exc.status_code} {code}".rstrip()
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return f"{_azure_service(exc)} could not be reached ({exc.__class__.__name__})"
+    if isinstance(exc, TimeoutError):
+        return "a call timed out (TimeoutError)"
+    if isinstance(exc, claims.TransitionPending):
+        return "another worker was still moving the run on"
+    return (
+        f"an unexpected {exc.__class__.__name__} (an error in this app: its stack trace is in "
+        "the function logs)"
+    )
+
+
+def _azure_service(exc: AzureError) -> str:
+    """Which Azure service an SDK error came from, by the request's host name."""
+    response = getattr(exc, "response", None)
+    request = getattr(response, "request", None)
+    url = str(getattr(request, "url", "") or "")
+    return "Azure Key Vault" if ".vault." in url else "Azure Storage"
 
 
 def _note_error(services: Services, run_id: str, text: str, dequeue_count: int | None) -> None:
