@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,29 +43,16 @@ KEEP, REMOVE = 10, 15  # per export: 45 removals (3 identifier types) = 45 DELET
 
 @pytest.fixture
 def two_instances(
-    storage_connection_string: str, sandbox: SnapSandbox, tmp_path: Path
+    settings: Settings, sandbox: SnapSandbox, tmp_path: Path
 ) -> Iterator[tuple[Services, list[str]]]:
-    tag = uuid.uuid4().hex[:10]
+    """The test's settings (its own queues and containers, the sandbox, a secrets file both
+    instances share), with many small removals, and two instances serving them."""
     values = {
-        "AzureWebJobsStorage": storage_connection_string,
-        "RUN_QUEUE_NAME": f"runs-{tag}",
-        "BATCH_QUEUE_NAME": f"batches-{tag}",
-        "STATE_CONTAINER": f"state-{tag}",
-        "STAGING_CONTAINER": f"staging-{tag}",
-        "EXPORTS_CONTAINER": f"exports-{tag}",
-        "EXPORTS_PREFIX": PREFIX,
-        "SNAPCHAT_API_URL": sandbox.url,
-        "SNAPCHAT_ACCOUNTS_URL": sandbox.url,
-        "SNAPCHAT_CLIENT_ID": "sandbox-client-id",
-        "SNAPCHAT_CLIENT_SECRET": "sandbox-client-secret",
+        **settings.values,
         "SNAPCHAT_MAX_REQUESTS_PER_SECOND": str(RATE),
-        "SNAPCHAT_RETRY_BUDGET_SECONDS": "20",
         "REMOVE_CHUNK_SIZE": "1",
         "MASS_REMOVAL_THRESHOLD": "0.9",
-        "LOCAL_SECRETS_FILE": str(tmp_path / "secrets.json"),
-        "DEFAULT_PHONE_REGION": "US",
         "REFRESH_SCHEDULE": "0 0 3 1 1 *",
-        "AUTH_MODE": "local",
     }
     services = build_services(
         Settings.from_env({}, local_settings=None, overrides=values), create_resources=True
