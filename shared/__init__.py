@@ -23,7 +23,8 @@ Reading map: one export from the timer to Snap's API, in call order
      then ``rails`` (the mass-removal rail), ``audience`` (create it if asked);
    * ``clear`` (``clear_first`` only), ``batches`` (packing), ``upload`` (one Snap request
      per batch), ``finish`` (snapshot swap, read-back, erasures made meanwhile:
-     :mod:`~shared.erasures`), ``poison`` (messages that kept failing).
+     :mod:`~shared.erasures`; one run event for Azure Monitor: :mod:`~shared.run_events`),
+     ``poison`` (messages that kept failing).
 
 4. :mod:`shared.snapchat`: ``SnapchatClient`` (the Snap Marketing API), its OAuth token cache,
    backoff and rate limiter.
@@ -32,8 +33,10 @@ Underneath: :mod:`~shared.config` (app settings), :mod:`~shared.services` (clien
 once), :mod:`~shared.models` (the records), :mod:`~shared.layout` (every blob name),
 :mod:`~shared.state_store` (JSON records with ETags), :mod:`~shared.queues` (sending),
 :mod:`~shared.storage_clients`, :mod:`~shared.secrets`, :mod:`~shared.telemetry`.
-Around it: :mod:`shared.api` (the HTTP API), :mod:`~shared.connections` (Snapchat sign-in),
-:mod:`~shared.erasures`, :mod:`~shared.dry_run` (the file check).
+Around it: :mod:`shared.api` (the HTTP API; callers verified by :mod:`shared.api.entra`),
+:mod:`~shared.connections` (Snapchat sign-in), :mod:`~shared.erasures`,
+:mod:`~shared.dry_run` (the file check), :mod:`~shared.diagnostics` and
+:mod:`~shared.verify_deployment` (checks of a deployment, from inside and outside).
 
 Glossary: words with two meanings here
 --------------------------------------
