@@ -9,7 +9,7 @@ STAMP_NODE := node_modules/.installed
 WORKER_RUNTIME := .tools/azure-functions-runtime
 STAMP_WORKER := $(WORKER_RUNTIME)/.installed
 
-.PHONY: deps test test-fast lint typecheck unit demo bench bench-small serve sandbox clean
+.PHONY: deps test test-fast lint typecheck unit demo bench bench-small serve sandbox screenshots clean
 
 # Swagger UI's two files for the API reference page (/api/docs), copied from npm
 # swagger-ui-dist into the app (git-ignored, deployed with it).
@@ -74,6 +74,11 @@ serve: deps
 
 sandbox: deps
 	$(PY) -m devtools.snap_sandbox --port 8765
+
+## make screenshots: the console's pictures in docs/img/ (the README shows them), taken by the
+## browser test of the seed flow (make test never rewrites them).
+screenshots: deps
+	CONSOLE_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/test_console_browser.py -k seed_flow
 
 clean:
 	rm -rf $(VENV) node_modules .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis $(SWAGGER_DIR)

@@ -91,8 +91,8 @@ def test_static_files_come_from_their_folder_only(services: Services) -> None:
     script = client.get("/api/console/static/app.js")
     assert script.status_code == 200
     assert script.headers["content-type"].startswith("text/javascript")
-    assert client.get("/api/console/static/console.css").headers["content-type"].startswith(
-        "text/css"
+    assert (
+        client.get("/api/console/static/console.css").headers["content-type"].startswith("text/css")
     )
     assert client.get("/api/console/static/pages/run.js").status_code == 200
     for name in (
@@ -137,6 +137,20 @@ def test_no_console_file_loads_anything_from_another_origin() -> None:
             for line in text.splitlines():
                 if "http://" in line or "https://" in line:
                     # Comments citing sources, and the SVG namespace, only.
-                    assert "fluent2.microsoft.design" in line or "w3.org/2000/svg" in line or (
-                        "developer.mozilla.org" in line
+                    assert (
+                        "fluent2.microsoft.design" in line
+                        or "w3.org/2000/svg" in line
+                        or ("developer.mozilla.org" in line)
                     ), (path.name, line)
+
+
+def test_the_published_package_keeps_the_console_and_swagger_ui() -> None:
+    root = pages.STATIC.parents[2]
+    ignored = [
+        line.strip().rstrip("/")
+        for line in (root / ".funcignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for kept in ("shared", "shared/console", "shared/console/static/vendor", "vendor"):
+        assert kept not in ignored
+    assert not [p for p in ignored if p.startswith("shared")]
