@@ -83,10 +83,15 @@ export function audienceChart(runs) {
     svg.append(s("circle", { class: "size-dot", cx: x(i), cy: y(d.size), r: 3.5 }, s("title", {}, `${when(d.at)}: ${n(d.size)} users`)));
   });
   const labelEvery = Math.ceil(data.length / 6);
+  const days = new Set(data.map((d) => new Date(d.at).toDateString()));
+  const label = (date) =>
+    days.size === 1
+      ? date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })
+      : date.toLocaleDateString(undefined, { month: "short", day: "numeric" });
   data.forEach((d, i) => {
     if (i % labelEvery === 0 || i === data.length - 1) {
       const date = new Date(d.at);
-      const text = Number.isNaN(date.getTime()) ? "" : date.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+      const text = Number.isNaN(date.getTime()) ? "" : label(date);
       svg.append(s("text", { x: x(i), y: height - bottom + 18, "text-anchor": "middle" }, text));
     }
   });

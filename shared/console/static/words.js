@@ -56,7 +56,7 @@ export const MISSING = {
 
 export const TARGETABLE = {
   READY: ["Ready to target", "success"],
-  TOO_FEW_USERS: ["Too few matched users (Snapchat needs 1,000)", "warning"],
+  TOO_FEW_USERS: ["Too few users to target (under 1,000)", "warning"],
   NOT_READY: ["Not ready yet (Snapchat is processing)", null],
 };
 
