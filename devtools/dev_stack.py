@@ -167,7 +167,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(port: int = DEFAULT_PORT) -> int:
-    """Entry point: Ctrl-C (SIGINT) and SIGTERM both stop the stack cleanly."""
+    """Entry point: Ctrl-C (SIGINT) and SIGTERM both stop the stack cleanly (SIGINT is set
+    explicitly: a shell starting this in the background would have it ignored)."""
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return up(port)
