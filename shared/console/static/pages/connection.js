@@ -160,6 +160,8 @@ async function renderExisting(ctx, id) {
     return;
   }
   const outcome = SIGN_IN[ctx.query.get("signin")];
+  // Shown once: a reload of the page does not say it again.
+  if (ctx.query.has("signin")) history.replaceState(null, "", location.pathname);
   const member = connection.snapchat_member && connection.snapchat_member.display_name;
   const returnTo = `/api/console/connections/${connection.id}`;
   const signInHref = `/api/connections/${connection.id}/authorize?return_to=${encodeURIComponent(returnTo)}`;
@@ -264,7 +266,12 @@ async function remove(ctx, connection) {
       ? h(
           "div",
           {},
-          h("p", { text: `${using.length} export${using.length === 1 ? "" : "s"} use${using.length === 1 ? "s" : ""} it. They become inactive: they are kept with their settings, but do not run until you edit them and choose another connection.` }),
+          h("p", {
+            text:
+              using.length === 1
+                ? "1 export uses it. It becomes inactive: it is kept with its settings, but does not run until you edit it and choose another connection."
+                : `${using.length} exports use it. They become inactive: they are kept with their settings, but do not run until you edit them and choose another connection.`,
+          }),
           h("ul", {}, using.map((e) => h("li", { text: e.display_name }))),
         )
       : h("p", { text: "No export uses it." }),

@@ -130,7 +130,7 @@ export async function render(ctx) {
         const [targetable] = TARGETABLE[a.targetable_status] || [a.targetable_status || ""];
         const other = inUse[a.id];
         const used = other ? ` – fed by export "${other.display_name}"` : "";
-        return option(a.id, `${a.name} – ${n(a.approximate_number_users)} users${targetable ? `, ${targetable}` : ""}${used}`);
+        return option(a.id, `${a.name} – ${n(a.approximate_number_users)} users${targetable ? `, ${targetable}` : ""} (id ${a.id})${used}`);
       });
       if (keep && !answer.audiences.some((a) => a.id === keep)) {
         const name = current && current.audience && current.audience.name;

@@ -121,11 +121,16 @@ export async function render(ctx) {
   const bar = h("div", { class: "command-bar", role: "toolbar", "aria-label": "Export actions" });
   if (ctx.can.edit) {
     const run = (options) => () => startRun(ctx, exp.id, options, notice);
+    // An inactive export cannot run until it has a connection again: Edit comes first.
+    if (exp.status === "active") {
+      bar.append(
+        h("button", { type: "button", class: "primary", text: "Run now", on: { click: run({}) } }),
+        h("button", { type: "button", class: "subtle", text: "Dry run", title: "Count what a run would send; send nothing", on: { click: run({ dry_run: true }) } }),
+        h("button", { type: "button", class: "subtle", text: "Full refresh…", on: { click: () => fullRefresh(ctx, exp, notice) } }),
+      );
+    }
     bar.append(
-      h("button", { type: "button", class: "primary", text: "Run now", on: { click: run({}) } }),
-      h("button", { type: "button", class: "subtle", text: "Dry run", title: "Count what a run would send; send nothing", on: { click: run({ dry_run: true }) } }),
-      h("button", { type: "button", class: "subtle", text: "Full refresh…", on: { click: () => fullRefresh(ctx, exp, notice) } }),
-      h("a", { class: "button subtle", href: `/api/console/exports/${exp.id}/edit`, text: "Edit" }),
+      h("a", { class: exp.status === "active" ? "button subtle" : "button primary", href: `/api/console/exports/${exp.id}/edit`, text: "Edit" }),
       h("button", { type: "button", class: "subtle", text: "Delete", on: { click: () => remove(ctx, exp) } }),
     );
   }

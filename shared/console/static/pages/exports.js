@@ -36,6 +36,8 @@ export async function render(ctx) {
   const bar = h("div", { class: "command-bar", role: "toolbar", "aria-label": "Export actions" });
   if (ctx.can.edit) {
     bar.append(h("a", { class: "button primary", href: "/api/console/exports/new", text: "Add export" }));
+  }
+  if (ctx.can.edit && exports.length) {
     const runAll = h("button", { type: "button", class: "subtle", text: "Run all" });
     runAll.addEventListener("click", async () => {
       runAll.disabled = true;

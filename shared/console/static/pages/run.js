@@ -27,7 +27,8 @@ function meter(label, progress, unit) {
 
 function stepsList(progress, run) {
   const clears = run.options.full_refresh === "clear_first" || progress.step === "clear";
-  const shown = STEPS.filter(([key]) => key !== "clear" || clears);
+  // A dry run stops after comparing: it neither empties the audience nor sends anything.
+  const shown = STEPS.filter(([key]) => (key !== "clear" || clears) && !(run.options.dry_run && ["clear", "upload"].includes(key)));
   const order = shown.map(([key]) => key);
   let at = order.indexOf(progress.step);
   if (progress.status === "succeeded" || progress.status === "skipped") at = order.length;
