@@ -198,6 +198,39 @@ def _connections(console: LiveConsole) -> list[str]:
     ]
 
 
+def test_mass_removal_is_shown_with_its_numbers_and_allowed_from_the_run_page(
+    console: LiveConsole, page: Page, sandbox: SnapSandbox, ad_account_id: str
+) -> None:
+    _write_export(console.services, range(30), "2026/11/28/0300")
+    connection_id = seed_connection(console.services, sandbox)
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Mass removal")
+    export_id = seed_export(console.services, connection_id, audience, mobile_ad_id=None)
+    page.goto(console.page_url(f"/api/console/exports/{export_id}"))
+    page.get_by_role("button", name="Run now").click()
+    _wait_for_run(page)
+    first = page.url
+    _write_export(console.services, range(5), "2026/11/29/0300")  # 25 of 30 people gone
+    page.get_by_role("button", name="Run now").click()
+    page.wait_for_url(lambda url: "/api/console/runs/" in url and url != first)
+    _wait_for_run(page, "Failed")
+    expect(page.get_by_text("Stopped before removing many people")).to_be_visible()
+    numbers = page.get_by_role("table", name="What the run would have removed")
+    expect(numbers.get_by_role("row", name="Email 30 25 0")).to_be_visible()
+    expect(numbers.get_by_role("row", name="Phone 30 25 0")).to_be_visible()
+    assert len(sandbox.members(audience)["EMAIL_SHA256"]) == 30  # nothing was sent
+    blocked = page.url
+    page.get_by_role("button", name="Allow mass removal and run again").click()
+    dialog = page.get_by_role("dialog", name="Allow mass removal")
+    expect(dialog.get_by_role("row", name="Email 30 25 0")).to_be_visible()
+    dialog.get_by_role("button", name="Run allowing mass removal").click()
+    page.wait_for_url(lambda url: "/api/console/runs/" in url and url != blocked)
+    _wait_for_run(page)
+    expect(page.get_by_text("Mass removal allowed")).to_be_visible()
+    expected = person_hashes(range(5))
+    expected["MOBILE_AD_ID_SHA256"] = set()
+    assert sandbox.members(audience) == expected
+
+
 # -- roles ----------------------------------------------------------------------------------
 
 WRITE_CONTROLS = ("Add export", "Run all", "Run now", "Dry run", "Full refresh…", "Edit", "Delete")
