@@ -76,9 +76,8 @@ def live_console(
 ) -> Iterator[LiveConsole]:
     """Serve the app (queues pumped) for one test; ``overrides`` change settings."""
     with serve_asgi(function_app.api) as url:
-        services = services_with(
-            settings, PUBLIC_BASE_URL=url, LOCAL_DEV_ROLES="Admin", **overrides
-        )
+        values = {"PUBLIC_BASE_URL": url, "LOCAL_DEV_ROLES": "Admin", **overrides}
+        services = services_with(settings, **values)
         sandbox.configure(redirect_uris=[url + CALLBACK])
         pump = QueuePump(
             host_queue_service(services.settings),

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -36,6 +37,7 @@ from tests.console_browser import (
     shoot,
     watch_errors,
 )
+from tests.entra_double import CLIENT_ID, EntraDouble
 from tests.support import (
     VIEWER,
     exports_container,
@@ -43,6 +45,8 @@ from tests.support import (
     person_hashes,
     seed_connection,
     seed_export,
+    services_with,
+    sha,
     write_ci_export,
 )
 
@@ -319,6 +323,64 @@ def test_a_cross_site_form_cannot_make_the_session_write(
     page.get_by_role("button", name="Run now").click()
     page.wait_for_url("**/api/console/runs/**")
     _wait_for_run(page)
+
+
+def test_erasure_answers_by_hash_and_leaves_no_raw_value_in_the_page(
+    console: LiveConsole, page: Page, sandbox: SnapSandbox, ad_account_id: str
+) -> None:
+    _write_export(console.services, range(3), "2026/11/28/0300")
+    connection_id = seed_connection(console.services, sandbox)
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Erasure")
+    seed_export(console.services, connection_id, audience, mobile_ad_id=None)
+    sandbox.add_members(audience, [sha("person1@example.com")])
+    page.goto(console.page_url("/api/console/erasure"))
+    page.get_by_label("Email").fill("  Person1@Example.com ")
+    page.get_by_label("Phone").fill("+1 201 555 0001")
+    page.get_by_role("button", name="Erase").click()
+    expect(page.get_by_text("Erasure recorded")).to_be_visible()
+    hashes = page.get_by_role("table", name="Hashes erased")
+    expect(hashes.get_by_role("row", name=f"Email {sha('person1@example.com')}")).to_be_visible()
+    expect(hashes.get_by_role("row", name=f"Phone {sha('12015550001')}")).to_be_visible()
+    expect(page.get_by_label("Email")).to_have_value("")
+    html = page.content().lower()
+    assert "person1@example.com" not in html and "555 0001" not in html
+    assert sandbox.members(audience)["EMAIL_SHA256"] == set()
+
+
+def test_in_azure_mode_the_session_writes_and_an_ended_session_says_so(
+    settings: Settings,
+    sandbox: SnapSandbox,
+    services: Services,
+    browser: Browser,
+    request: pytest.FixtureRequest,
+) -> None:
+    with (
+        EntraDouble() as entra,
+        live_console(settings, sandbox, LOCAL_DEV_ROLES="", **entra.settings()) as console,
+    ):
+        session = {"X-MS-TOKEN-AAD-ID-TOKEN": entra.token("Admin", audience=CLIENT_ID)}
+        for page in _page(browser, request, extra_http_headers=session):
+            page.goto(console.page_url("/api/console/connections/new"))
+            expect(page.locator("#who")).to_contain_text("Erin Entra")
+            expect(page.locator("#who")).not_to_contain_text("local")
+            page.get_by_label("Display name").fill("Snapchat")
+            page.get_by_label("I agree").check()
+            page.get_by_role("button", name="Connect").click()
+            expect(page.get_by_role("heading", name="Snapchat", level=1)).to_be_visible()
+            here = page.url.removeprefix(console.url)
+            # The session's token no longer verifies (as when it has expired).
+            services_with(
+                settings,
+                PUBLIC_BASE_URL=console.url,
+                ENTRA_CLIENT_ID="someone-else",
+                **{k: v for k, v in entra.settings().items() if k != "ENTRA_CLIENT_ID"},
+            )
+            page.get_by_role("button", name="Add yourself as export user").click()
+            expect(page.get_by_text("Your session has ended")).to_be_visible()
+            login = page.get_by_role("link", name="Sign in again")
+            expect(login).to_have_attribute(
+                "href", "/.auth/login/aad?post_login_redirect_uri=" + quote(here, safe="")
+            )
 
 
 # -- keyboard and labels --------------------------------------------------------------------
