@@ -32,7 +32,9 @@ Underneath: :mod:`~shared.config` (app settings), :mod:`~shared.services` (clien
 once), :mod:`~shared.models` (the records), :mod:`~shared.layout` (every blob name),
 :mod:`~shared.state_store` (JSON records with ETags), :mod:`~shared.queues` (sending),
 :mod:`~shared.storage_clients`, :mod:`~shared.secrets`, :mod:`~shared.telemetry`.
-Around it: :mod:`shared.api` (the HTTP API), :mod:`~shared.connections` (Snapchat sign-in),
+Around it: :mod:`shared.api` (the HTTP API), :mod:`shared.console` (the admin console's pages,
+which call that API from the browser), :mod:`~shared.connections` (Snapchat sign-in),
+:mod:`~shared.export_folders` (the folders and segments an export is set up from),
 :mod:`~shared.erasures`, :mod:`~shared.dry_run` (the file check).
 
 Glossary: words with two meanings here
