@@ -9,9 +9,18 @@ STAMP_NODE := node_modules/.installed
 WORKER_RUNTIME := .tools/azure-functions-runtime
 STAMP_WORKER := $(WORKER_RUNTIME)/.installed
 
-.PHONY: deps test test-fast lint typecheck unit demo bench bench-small serve sandbox clean
+.PHONY: deps test test-fast lint typecheck unit demo bench bench-small serve sandbox screenshots clean
 
-deps: $(STAMP_PY) $(STAMP_NODE) $(STAMP_WORKER)
+# Swagger UI's two files for the API reference page (/api/docs), copied from npm
+# swagger-ui-dist into the app (git-ignored, deployed with it).
+SWAGGER_DIR := shared/console/static/vendor
+SWAGGER := $(SWAGGER_DIR)/swagger-ui-bundle.js $(SWAGGER_DIR)/swagger-ui.css
+
+deps: $(STAMP_PY) $(STAMP_NODE) $(STAMP_WORKER) $(SWAGGER)
+
+$(SWAGGER): $(STAMP_NODE)
+	mkdir -p $(SWAGGER_DIR)
+	cp node_modules/swagger-ui-dist/$(notdir $@) $@
 
 $(STAMP_PY): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,12 +66,20 @@ bench: deps
 bench-small: deps
 	$(PY) benchmarks/run.py --sizes 50000 --out benchmarks/results-small.md
 
+## make serve: Azurite, the Snap sandbox, a sample export and the app with its console, in one
+## terminal (prints the console URL; Ctrl-C stops everything).
+PORT ?= 7071
 serve: deps
-	$(PY) -m devtools serve
+	$(PY) -m devtools up --port $(PORT)
 
 sandbox: deps
 	$(PY) -m devtools.snap_sandbox --port 8765
 
+## make screenshots: the console's pictures in docs/img/ (the README shows them), taken by the
+## browser test of the seed flow (make test never rewrites them).
+screenshots: deps
+	CONSOLE_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/test_console_browser.py -k seed_flow
+
 clean:
-	rm -rf $(VENV) node_modules .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis $(SWAGGER_DIR)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -9,5 +9,7 @@
 * :mod:`devtools.azurite`: starts Azurite for the tests, ``make demo`` and the benchmarks;
 * :mod:`devtools.cdm_model` / :mod:`devtools.sample_export`: Customer Insights export folders
   (CDM ``model.json`` and messy CSV parts) with their ground truth;
-* :mod:`devtools.demo`: ``make demo``.
+* :mod:`devtools.demo`: ``make demo``;
+* :mod:`devtools.dev_stack`: ``make serve`` (``python -m devtools up``): Azurite, the
+  sandbox, a sample export and the app with its console, in one terminal.
 """

@@ -1,4 +1,6 @@
-"""Command line: ``python -m devtools serve`` (the app on this machine, against Azurite)."""
+"""Command line: ``python -m devtools serve`` (the app on this machine, against Azurite) and
+``python -m devtools up`` (``make serve``: Azurite, the Snap sandbox, a sample export and the
+app together)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,12 @@ def _serve(args: argparse.Namespace) -> int:
     from devtools.local_host import serve
 
     return serve(port=args.port, processes=args.processes)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from devtools.dev_stack import main
+
+    return main(port=args.port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,6 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="worker processes polling the queues (default FUNCTIONS_WORKER_PROCESS_COUNT or 1)",
     )
     serve.set_defaults(handler=_serve)
+
+    up = commands.add_parser(
+        "up",
+        help="Azurite, the Snap sandbox, a sample export and the app, until Ctrl-C (make serve)",
+    )
+    up.add_argument("--port", type=int, default=7071, help="the app's port (default 7071)")
+    up.set_defaults(handler=_up)
 
     args = parser.parse_args(argv)
     return int(args.handler(args))

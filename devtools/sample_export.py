@@ -19,6 +19,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from devtools import cdm_model
 
@@ -163,3 +164,41 @@ def model_json(segment: str, parts: int, prefix: str, folder: str) -> bytes:
     settings = {"delimiter": ",", "encoding": "UTF-8"}
     entity = cdm_model.headerless_entity(segment, COLUMNS, locations, settings)
     return cdm_model.model_json(prefix.rsplit("/", 1)[-1], [entity], indent=2)
+
+
+#: The sample export ``make serve`` writes: an export folder as Customer Insights names it
+#: (``CustomerInsights_<instanceId>/<ExportName>``), two segments of profiles.
+SAMPLE_PREFIX = "CustomerInsights_6f1c2a9e-0d41-4c55-9a3e-2b7d8c1e5f00/SnapchatAudiences"
+SAMPLE_SEGMENTS = {"HighValueCustomers": (5_000, 2, 7), "LapsedCustomers": (1_500, 1, 11)}
+
+
+def write_sample_folder(
+    container: Any,
+    prefix: str = SAMPLE_PREFIX,
+    segments: dict[str, tuple[int, int, int]] | None = None,
+    folder: str = "2026/11/28/0300",
+) -> dict[str, GroundTruth]:
+    """Write one export folder to the blob ``container`` (a ``ContainerClient``): one
+    ``model.json`` describing every segment (``name -> (profiles, parts, seed)``) and each
+    segment's headerless parts in run folder ``folder``. Returns each segment's truth."""
+    chosen = segments or SAMPLE_SEGMENTS
+    entities = []
+    truths = {}
+    for segment, (profiles, parts, seed) in chosen.items():
+        writers, truth = generate(profiles, parts, seed=seed)
+        base = (
+            f"https://contoso.blob.core.windows.net/customer-insights/{prefix}/{segment}/{folder}"
+        )
+        locations = [f"{base}/{segment}_{i}.csv" for i in range(1, parts + 1)]
+        entities.append(
+            cdm_model.headerless_entity(
+                segment, COLUMNS, locations, {"delimiter": ",", "encoding": "UTF-8"}
+            )
+        )
+        for number, writer in enumerate(writers, start=1):
+            name = f"{prefix}/{segment}/{folder}/{segment}_{number}.csv"
+            container.upload_blob(name, b"".join(writer()), overwrite=True)
+        truths[segment] = truth
+    document = cdm_model.model_json(prefix.rsplit("/", 1)[-1], entities, indent=2)
+    container.upload_blob(f"{prefix}/model.json", document, overwrite=True)
+    return truths

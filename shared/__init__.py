@@ -34,9 +34,11 @@ once), :mod:`~shared.models` (the records), :mod:`~shared.layout` (every blob na
 :mod:`~shared.state_store` (JSON records with ETags), :mod:`~shared.queues` (sending),
 :mod:`~shared.storage_clients`, :mod:`~shared.secrets`, :mod:`~shared.telemetry`.
 Around it: :mod:`shared.api` (the HTTP API; callers verified by :mod:`shared.api.entra`),
-:mod:`~shared.connections` (Snapchat sign-in), :mod:`~shared.erasures`,
-:mod:`~shared.dry_run` (the file check), :mod:`~shared.diagnostics` and
-:mod:`~shared.verify_deployment` (checks of a deployment, from inside and outside).
+:mod:`shared.console` (the admin console's pages, which call that API from the browser),
+:mod:`~shared.connections` (Snapchat sign-in), :mod:`~shared.export_folders` (the folders and
+segments an export is set up from), :mod:`~shared.erasures`, :mod:`~shared.dry_run` (the file
+check), :mod:`~shared.diagnostics` and :mod:`~shared.verify_deployment` (checks of a
+deployment, from inside and outside).
 
 Glossary: words with two meanings here
 --------------------------------------

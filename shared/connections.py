@@ -149,12 +149,16 @@ def delete_connection(services: Services, connection_id: str) -> list[str]:
 
 
 # -- sign in with Snapchat ------------------------------------------------------------------
-def begin_sign_in(services: Services, connection_id: str, caller_id: str) -> str:
+def begin_sign_in(
+    services: Services, connection_id: str, caller_id: str, return_to: str | None = None
+) -> str:
     """Store a new single-use ``state`` for ``caller_id`` and return Snap's authorize URL.
 
-    The redirect URI is ``<PUBLIC_BASE_URL>/api/oauth/snapchat/callback``. Expired states
-    of earlier sign-ins are swept. :class:`ConnectionNotFound`; ``ConfigError`` when the
-    Snapchat client id or secret is not configured.
+    The redirect URI is ``<PUBLIC_BASE_URL>/api/oauth/snapchat/callback``. ``return_to``
+    (a console path the caller has checked) is kept with the state, for the callback to
+    send the browser back there (:func:`sign_in_return_to`). Expired states of earlier
+    sign-ins are swept. :class:`ConnectionNotFound`; ``ConfigError`` when the Snapchat
+    client id or secret is not configured.
     """
     if get_connection(services, connection_id) is None:
         raise ConnectionNotFound(connection_id)
@@ -168,6 +172,7 @@ def begin_sign_in(services: Services, connection_id: str, caller_id: str) -> str
             "connection_id": connection_id,
             "caller_id": caller_id,
             "expires_at": expires_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            **({"return_to": return_to} if return_to else {}),
         },
     )
     log.info("sign-in with Snapchat started for connection %s", connection_id)
@@ -223,6 +228,17 @@ def complete_sign_in(
         raise
     log.info("connection %s signed in with Snapchat", connection_id)
     return connection
+
+
+def sign_in_return_to(services: Services, state: str | None) -> str | None:
+    """Where the sign-in of ``state`` asked to return (``None``: nowhere, or no such
+    state). Read before :func:`complete_sign_in` consumes the state; the caller checks the
+    path again before redirecting to it."""
+    if not state or not _STATE_PATTERN.fullmatch(state):
+        return None
+    pending = services.state.get(layout.oauth_state(state))
+    value = pending.get("return_to") if pending else None
+    return value if isinstance(value, str) else None
 
 
 def _take_state(store: StateStore, state: str | None, caller_id: str) -> dict[str, Any]:

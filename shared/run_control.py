@@ -19,7 +19,7 @@ from typing import Any, Literal
 from shared import layout, run_events
 from shared.models import Export, Phase, Run, RunOptions, RunStatus, Schedule, utc_now
 from shared.pipeline.messages import PlanMessage
-from shared.pipeline.records import upload_totals
+from shared.pipeline.records import done, done_count, upload_totals
 from shared.services import Services
 
 log = logging.getLogger(__name__)
@@ -189,6 +189,61 @@ def get_run(services: Services, run_id: str) -> dict[str, Any] | None:
     if run.last_error and not run.status.terminal:
         view["last_retryable_error"] = run.last_error
     return view
+
+
+#: The phases of a run in order (``clear`` runs inside ``upload``).
+_ORDER = (Phase.PLAN, Phase.READ, Phase.DIFF, Phase.UPLOAD, Phase.DONE)
+
+
+def run_progress(services: Services, run_id: str) -> dict[str, Any] | None:
+    """How far a run is, cheaply (``GET /api/runs/{id}/progress``): ``None`` without the run.
+
+    ``{"run_id", "export_id", "status", "phase", "step", "parts_read", "partitions_diffed",
+    "batches_sent"}``: ``step`` is the phase now at work, ``clear`` while a ``clear_first``
+    run empties the audience; each of the last three is ``{"done", "total"}``, or ``None``
+    until the plan (parts, partitions) or the diff (batches) has counted them, and for the
+    batches of a dry run (it sends none). A phase behind the run counts all its items; only
+    the phase at work is counted from its completion records, by listing their names (one
+    listing, no record read); a batch given up on (poison queue) counts as sent.
+    """
+    document = services.state.get(layout.run(run_id))
+    if document is None:
+        return None
+    run = Run.model_validate(document)
+    at = _ORDER.index(run.phase) if run.phase in _ORDER else 0
+
+    def progress(phase: Phase, total_key: str) -> dict[str, int] | None:
+        total = run.counts.get(total_key)
+        if not isinstance(total, int):
+            return None
+        mine = _ORDER.index(phase)
+        if at > mine:
+            finished = total
+        elif at < mine:
+            finished = 0
+        else:
+            finished = min(total, done_count(services, run_id, phase))
+        return {"done": finished, "total": total}
+
+    step = run.phase
+    if (
+        run.phase == Phase.UPLOAD
+        and not run.status.terminal
+        and run.clears_first
+        and not done(services, run_id, Phase.CLEAR, "done")
+    ):
+        step = Phase.CLEAR
+    return {
+        "run_id": run.id,
+        "export_id": run.export_id,
+        "status": run.status.value,
+        "phase": run.phase.value,
+        "step": step.value,
+        "parts_read": progress(Phase.READ, "parts"),
+        "partitions_diffed": progress(Phase.DIFF, "partitions"),
+        # A dry run packs the batches it would send, and sends none.
+        "batches_sent": None if run.options.dry_run else progress(Phase.UPLOAD, "batches_total"),
+    }
 
 
 def run_history(

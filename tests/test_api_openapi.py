@@ -7,6 +7,7 @@ from openapi_spec_validator import validate
 from tests.support import api_client
 
 ROUTES = {
+    ("get", "/api/me"),
     ("post", "/api/connections"),
     ("get", "/api/connections"),
     ("get", "/api/connections/{connection_id}"),
@@ -14,6 +15,10 @@ ROUTES = {
     ("delete", "/api/connections/{connection_id}"),
     ("get", "/api/connections/{connection_id}/authorize"),
     ("post", "/api/connections/{connection_id}/export-user"),
+    ("get", "/api/connections/{connection_id}/ad-accounts"),
+    ("get", "/api/connections/{connection_id}/ad-accounts/{ad_account_id}/audiences"),
+    ("get", "/api/export-folders"),
+    ("get", "/api/export-folders/segments"),
     ("get", "/api/oauth/snapchat/callback"),
     ("post", "/api/exports"),
     ("get", "/api/exports"),
@@ -24,6 +29,7 @@ ROUTES = {
     ("get", "/api/exports/{export_id}/runs"),
     ("post", "/api/runs"),
     ("get", "/api/runs/{run_id}"),
+    ("get", "/api/runs/{run_id}/progress"),
     ("post", "/api/erasures"),
     ("get", "/api/diagnostics"),
 }

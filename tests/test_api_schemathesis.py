@@ -15,8 +15,8 @@ found nothing more).
 * **Stateless**: every operation, positive and negative data (schemathesis' default
   modes), called once as generated and, for an operation whose path holds an id, once more
   with the id of a seeded record (a ready connection shared with contributors, an export
-  whose folder and audience exist, a finished run), so the handlers behind the 404 are
-  exercised too.
+  whose folder and audience exist, a finished run, the sandbox's ad account), so the handlers
+  behind the 404 are exercised too.
 * **Stateful**: sequences following the links schemathesis infers from the document
   (create a connection, then read, change, sign in, add the export user, delete it...).
 
@@ -85,7 +85,14 @@ def world(services: Services, sandbox: SnapSandbox, ad_account_id: str) -> World
     run = Run(id="20261128T030000Z-000000000001", export_id=export_id, trigger="schedule")
     run.status = RunStatus.SUCCEEDED
     services.state.put(layout.run(run.id), run.model_dump(mode="json"))
-    return World({"connection_id": connection_id, "export_id": export_id, "run_id": run.id})
+    return World(
+        {
+            "connection_id": connection_id,
+            "export_id": export_id,
+            "run_id": run.id,
+            "ad_account_id": ad_account_id,
+        }
+    )
 
 
 def with_seeded_ids(case: Any, world: World) -> bool:

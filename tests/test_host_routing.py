@@ -136,10 +136,15 @@ def declared_functions() -> list[HttpFunction]:
 
 def documented_requests(serves: str = "http_app_func") -> list[Request]:
     """One request per route and method of the OpenAPI document (path parameters filled in),
-    Snap's redirect to the OAuth callback carrying ``code`` and ``state``, and the document."""
+    Snap's redirect to the OAuth callback carrying ``code`` and ``state``, the document, and
+    the console's pages and the API reference."""
     import function_app
 
     requests = [Request("GET", "/api/openapi.json", frozenset(), serves)]
+    # The console's pages, their files and the API reference (not API operations).
+    for path in ("/api/console", "/api/console/exports/x1", "/api/console/static/app.js"):
+        requests.append(Request("GET", path, frozenset(), serves))
+    requests.append(Request("GET", "/api/docs", frozenset(), serves))
     for path, operations in function_app.api.openapi()["paths"].items():
         concrete = re.sub(r"\{[^}]+\}", "x1", path)
         for method, operation in operations.items():

@@ -6,9 +6,11 @@ Modules: :mod:`~shared.api.entra` (token checks), :mod:`~shared.api.principal` (
 :mod:`~shared.api.errors` (error shape, documented on every operation),
 :mod:`~shared.api.schemas` (bodies) with :mod:`~shared.api.names` (what a name may hold),
 :mod:`~shared.api.cursors` (paging cursors), one router per resource
-(``connections_routes``, ``oauth_callback``, ``exports_routes`` with ``export_records`` and
+(``me_routes``, ``connections_routes`` with ``ad_accounts_routes``, ``oauth_callback``,
+``export_folders_routes``, ``exports_routes`` with ``export_records`` and
 :mod:`~shared.api.export_checks`, ``runs_routes``, ``erasures_routes``,
-``diagnostics_routes``). The OpenAPI document is served at ``/api/openapi.json``.
+``diagnostics_routes``). The OpenAPI document is served at ``/api/openapi.json``; the
+console's pages and the API reference (``/api/docs``) by :mod:`shared.console.pages`.
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from shared.api import (
+    ad_accounts_routes,
     connections_routes,
     diagnostics_routes,
     erasures_routes,
+    export_folders_routes,
     exports_routes,
+    me_routes,
     oauth_callback,
     runs_routes,
 )
 from shared.api.errors import document_errors, install_error_handlers
+from shared.console import pages
 
 API_VERSION = "1.0.0"
 
@@ -48,12 +54,16 @@ def create_api() -> FastAPI:
     routers = [
         module.router
         for module in (
+            me_routes,
             connections_routes,
+            ad_accounts_routes,
             oauth_callback,
+            export_folders_routes,
             exports_routes,
             runs_routes,
             erasures_routes,
             diagnostics_routes,
+            pages,
         )
     ]
     document_errors(api, routers)

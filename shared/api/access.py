@@ -17,6 +17,18 @@ https://learn.microsoft.com/dynamics365/customer-insights/data/permissions):
 
 No proven identity gives 401; an identity without one of these app roles, or a role that does
 not allow the action, gives 403.
+
+Writes from a browser (:func:`require_write_header`): a browser sends its App Service
+Authentication session cookie (and locally, the ``LOCAL_DEV_ROLES`` user needs no identity at
+all) with any request, a form posted by another site included. So a POST, PUT, PATCH or DELETE
+must also carry a header such a form cannot: ``X-Requested-With: XMLHttpRequest`` (the console
+sends it), ``Authorization: Bearer`` (scripts), or locally ``X-MS-CLIENT-PRINCIPAL``; a browser
+sends none of them cross-site without a CORS preflight, which this app never grants (OWASP,
+custom request headers:
+https://cheatsheetseries.owasp.org/cheatsheets/Cross-Site_Request_Forgery_Prevention_Cheat_Sheet.html#employing-custom-request-headers-for-ajaxapi).
+App Service Authentication answers 401, not a redirect to sign in, to a request carrying
+``X-Requested-With: XMLHttpRequest`` when its session has ended
+(https://learn.microsoft.com/azure/app-service/overview-authentication-authorization).
 """
 
 from __future__ import annotations
@@ -104,6 +116,31 @@ def authenticate(headers: Mapping[str, str], settings: Settings) -> Principal:
         raise _unauthenticated(str(exc)) from None
 
 
+#: The header the console sends with every request (App Service Authentication's AJAX marker).
+REQUESTED_WITH = "X-Requested-With"
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def require_write_header(method: str, headers: Mapping[str, str], settings: Settings) -> None:
+    """:class:`ApiError` 403 ``requested_with_missing`` when a write (POST, PUT, PATCH, DELETE)
+    carries none of the headers a cross-site form cannot send (see the module docstring)."""
+    if method.upper() not in _WRITE_METHODS:
+        return
+    if (headers.get(REQUESTED_WITH) or "").strip().lower() == "xmlhttprequest":
+        return
+    scheme, _, token = (headers.get(entra.BEARER) or "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return
+    if settings.auth_mode == AUTH_MODE_LOCAL and headers.get(PRINCIPAL_HEADER):
+        return
+    raise ApiError(
+        403,
+        "requested_with_missing",
+        "a change sent from a browser session must carry the header X-Requested-With: "
+        "XMLHttpRequest (the console sends it); scripts send Authorization: Bearer <token>",
+    )
+
+
 def principal_from(headers: Mapping[str, str]) -> Principal:
     """The authenticated caller of a request with ``headers``, holding an app role;
     :class:`ApiError` 401 without a proven identity, 403 without an app role."""
@@ -121,7 +158,11 @@ def _caller(
     request: Request,
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(entra_bearer)] = None,
 ) -> Principal:
-    return principal_from(request.headers)
+    from shared.services import get_services
+
+    principal = principal_from(request.headers)
+    require_write_header(request.method, request.headers, get_services().settings)
+    return principal
 
 
 def _admin(principal: Annotated[Principal, Depends(_caller)]) -> Principal:

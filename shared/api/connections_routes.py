@@ -8,7 +8,9 @@ https://learn.microsoft.com/dynamics365/customer-insights/data/connections). Vie
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse
 
 from shared import connections
@@ -27,6 +29,10 @@ from shared.models import Connection
 from shared.services import get_services
 
 router = APIRouter(prefix="/api/connections", tags=["connections"])
+
+#: Where a sign-in may send the browser back to: a page of the console, by a relative path
+#: of letters, digits, ``_``, ``-`` and single ``/`` (no query, no ``.``, no other host).
+RETURN_TO_PATTERN = r"^/api/console(/[A-Za-z0-9_-]+)+$"
 
 
 def _load(connection_id: str) -> Connection:
@@ -116,13 +122,27 @@ def patch_connection(
         302: {"description": "Redirect to Snap's authorize URL (state valid 10 minutes)"},
     },
 )
-def authorize(connection_id: str, principal: AdminCaller) -> RedirectResponse:
+def authorize(
+    connection_id: str,
+    principal: AdminCaller,
+    return_to: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=RETURN_TO_PATTERN,
+            description="A console page (/api/console/...) Snap's redirect comes back to "
+            "after the sign-in, with ?signin=complete (or why not)",
+        ),
+    ] = None,
+) -> RedirectResponse:
     """Redirects to Snap with ``client_id``, ``redirect_uri``, ``response_type=code``,
     ``scope=snapchat-marketing-api`` and a single-use ``state`` bound to this connection and
     this caller, valid for 10 minutes."""
     _load(connection_id)
     try:
-        url = connections.begin_sign_in(get_services(), connection_id, principal.id)
+        url = connections.begin_sign_in(
+            get_services(), connection_id, principal.id, return_to=return_to
+        )
     except connections.ConnectionNotFound:
         raise ApiError(404, "not_found", "no such connection") from None
     return RedirectResponse(url, status_code=302)

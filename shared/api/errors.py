@@ -265,6 +265,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "Bad request",
         404: "Not found",
         409: "Conflict (see the error code)",
+        502: "A service the app depends on (Snapchat, storage) cannot be reached now",
     }
     extra: dict[int | str, dict[str, Any]] = {
         s: {"model": ErrorResponse, "description": described.get(s, "Error")} for s in statuses

@@ -116,21 +116,30 @@ def _check_audience_free(
             )
 
 
+def is_exports_container(services: Services, container: str) -> bool:
+    """Whether ``container`` may be read as a Customer Insights exports container: a valid
+    Azure container name that is neither this app's state nor its staging container."""
+    settings = services.settings
+    return bool(_CONTAINER.fullmatch(container)) and container not in (
+        settings.state_container,
+        settings.staging_container,
+    )
+
+
+def is_export_prefix(prefix: str) -> bool:
+    """Whether ``prefix`` stays inside its container: no leading ``/``, no ``.``/``..``."""
+    return not prefix.startswith("/") and not any(p in (".", "..") for p in prefix.split("/"))
+
+
 def _check_places(services: Services, given: dict[str, Any]) -> None:
     """Where an export reads and writes must stay where it belongs: the source container is
     a Customer Insights one (never this app's state or staging container), its prefix has no
     ``.``/``..`` segments, and an ad account id is a plain id (it goes into Snap URLs)."""
     source = given.get("source")
     if source:
-        container = str(source.get("container", ""))
-        settings = services.settings
-        if not _CONTAINER.fullmatch(container) or container in (
-            settings.state_container,
-            settings.staging_container,
-        ):
+        if not is_exports_container(services, str(source.get("container", ""))):
             raise field_error(["source.container"], "source.container: not an exports container")
-        prefix = str(source.get("prefix") or "")
-        if prefix.startswith("/") or any(p in (".", "..") for p in prefix.split("/")):
+        if not is_export_prefix(str(source.get("prefix") or "")):
             raise field_error(["source.prefix"], "source.prefix: no '.', '..' or leading '/'")
     account = (given.get("create_audience") or {}).get("ad_account_id")
     if account is not None and not ID_PATTERN.fullmatch(str(account)):

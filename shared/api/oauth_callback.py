@@ -5,7 +5,11 @@ query parameter is never read as a function key). The caller must be an administ
 proven as for every request (:mod:`shared.api.access`: the browser's App Service
 Authentication session), and the one who started the sign-in: the ``state`` is bound to them.
 
-Answers: 200 with a small HTML page on success; errors as JSON ``{"error": {...}}``:
+Answers: 200 with a small HTML page on success; when the sign-in was started with a
+``return_to`` console page (``GET /api/connections/{id}/authorize?return_to=``), a 303 back
+to it with ``?signin=complete`` (or ``refused``, ``unavailable``, ``invalid_state``,
+``connection_deleted``) instead, also for the errors below that happen once the state is
+known; otherwise errors as JSON ``{"error": {...}}``:
 400 for a bad, reused, expired or foreign state, or a sign-in Snap refused (nothing is
 stored), 401/403 without an administrator, 404 when the connection was deleted meanwhile,
 502 when Snap's token endpoint keeps failing.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
@@ -25,6 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from shared import connections
 from shared.api.access import actor, entra_bearer, principal_from
+from shared.api.connections_routes import RETURN_TO_PATTERN
 from shared.api.errors import ApiError, json_errors
 from shared.services import get_services
 
@@ -35,11 +41,12 @@ router = APIRouter(tags=["connections"])
 
 @dataclass(frozen=True)
 class Outcome:
-    """An HTTP answer independent of the web framework."""
+    """An HTTP answer independent of the web framework (``location`` for a redirect)."""
 
     status: int
     media_type: str
     body: str
+    location: str | None = None
 
 
 def _error(status: int, code: str, message: str) -> Outcome:
@@ -57,6 +64,11 @@ def _page(display_name: str) -> Outcome:
     return Outcome(200, "text/html", body)
 
 
+def _back(return_to: str, outcome: str) -> Outcome:
+    """A 303 to the console page the sign-in started from, saying how it ended."""
+    return Outcome(303, "text/plain", "", location=f"{return_to}?signin={outcome}")
+
+
 def callback_outcome(headers: Mapping[str, str], params: Mapping[str, str]) -> Outcome:
     """Finish a sign-in from request ``headers`` and query ``params`` (``code``, ``state``,
     or ``error``); see the module docstring for the answers."""
@@ -66,22 +78,36 @@ def callback_outcome(headers: Mapping[str, str], params: Mapping[str, str]) -> O
         return _error(exc.status, exc.code, exc.message)
     if not principal.is_admin:
         return _error(403, "forbidden", "only administrators may sign a connection in")
+    services = get_services()
+    return_to = connections.sign_in_return_to(services, params.get("state"))
+    if return_to is not None and not re.fullmatch(RETURN_TO_PATTERN, return_to):
+        return_to = None
     try:
         connection = connections.complete_sign_in(
-            get_services(),
+            services,
             state=params.get("state"),
             code=params.get("code"),
             error=params.get("error"),
             caller=actor(principal),
         )
     except connections.InvalidOAuthState as exc:
+        if return_to:
+            return _back(return_to, "invalid_state")
         return _error(400, "invalid_state", str(exc))
     except connections.SignInRefused as exc:
+        if return_to:
+            return _back(return_to, "refused")
         return _error(400, "sign_in_refused", str(exc))
     except connections.ConnectionNotFound:
+        if return_to:
+            return _back(return_to, "connection_deleted")
         return _error(404, "not_found", "the connection was deleted during the sign-in")
     except connections.SignInUnavailable as exc:
+        if return_to:
+            return _back(return_to, "unavailable")
         return _error(502, "snapchat_unavailable", str(exc))
+    if return_to:
+        return _back(return_to, "complete")
     return _page(connection.display_name)
 
 
@@ -91,6 +117,11 @@ def callback_outcome(headers: Mapping[str, str], params: Mapping[str, str]) -> O
     summary="Snap's OAuth redirect target: finish Sign in with Snapchat (Admin who started it)",
     responses={
         200: {"description": "Sign-in complete (HTML page)"},
+        303: {
+            "description": "Back to the console page the sign-in started from "
+            "(authorize's return_to), with ?signin=complete, refused, unavailable, "
+            "invalid_state or connection_deleted"
+        },
         **json_errors(
             {
                 400: "Bad, reused, expired or foreign state; Snap refused the sign-in",
@@ -112,4 +143,7 @@ def snapchat_callback(
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(entra_bearer)] = None,
 ) -> Response:
     outcome = callback_outcome(request.headers, request.query_params)
-    return Response(outcome.body, status_code=outcome.status, media_type=outcome.media_type)
+    headers = {"Location": outcome.location} if outcome.location else None
+    return Response(
+        outcome.body, status_code=outcome.status, media_type=outcome.media_type, headers=headers
+    )

@@ -20,6 +20,7 @@ from shared.api.errors import ApiError, errors, field_error
 from shared.api.principal import Principal
 from shared.api.schemas import (
     RunHistory,
+    RunProgress,
     RunRefused,
     RunRefusedError,
     RunRequest,
@@ -171,3 +172,17 @@ def get_run(run_id: str, principal: Caller) -> dict[str, Any]:
     if view is None:
         raise ApiError(404, "not_found", "no such run")
     return view
+
+
+@router.get(
+    "/api/runs/{run_id}/progress",
+    response_model=RunProgress,
+    summary="A run's live progress: phase, parts read, batches sent (any role)",
+    responses=errors(404),
+)
+def get_run_progress(run_id: str, principal: Caller) -> RunProgress:
+    """Cheap to poll while a run is in progress (one record read and at most one listing)."""
+    progress = run_control.run_progress(get_services(), export_records.check_id(run_id, "run"))
+    if progress is None:
+        raise ApiError(404, "not_found", "no such run")
+    return RunProgress.model_validate(progress)

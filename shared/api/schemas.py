@@ -37,7 +37,9 @@ from shared.models import (
     Export,
     ExportSource,
     ExportValidation,
+    Phase,
     RunOptions,
+    RunStatus,
     Schedule,
     SyncMode,
     UsableBy,
@@ -316,6 +318,33 @@ class RunHistory(BaseModel):
 
     runs: list[dict[str, Any]]
     next_cursor: str | None
+
+
+class Progress(BaseModel):
+    """Items of a phase done, of its total."""
+
+    done: int
+    total: int
+
+
+class RunProgress(BaseModel):
+    """How far a run is (``GET /api/runs/{id}/progress``), cheap to poll.
+
+    ``phase`` is the run's phase (``plan``, ``read``, ``diff``, ``upload``, ``done``);
+    ``step`` the one at work, ``clear`` while a ``clear_first`` run empties the audience.
+    ``parts_read`` (CSV parts), ``partitions_diffed`` (hash partitions) and ``batches_sent``
+    (Snap requests, a batch given up on included) are ``null`` until counted, and
+    ``batches_sent`` for a dry run.
+    """
+
+    run_id: str
+    export_id: str
+    status: RunStatus
+    phase: Phase
+    step: Phase
+    parts_read: Progress | None
+    partitions_diffed: Progress | None
+    batches_sent: Progress | None
 
 
 # -- erasures ----------------------------------------------------------------------------------
