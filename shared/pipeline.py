@@ -31,11 +31,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from shared import claims, erasures, layout, snapshots, source_fingerprint
+from shared import claims, erasures, layout, native_reader, snapshots, source_fingerprint
 from shared.cdm_export import SegmentExport, resolve_segment
 from shared.config import ConfigError
-from shared.csv_source import CsvFile, SourceError, iter_columns
-from shared.hash_spool import DIGEST_BYTES, HashSpool, partition_bits, split_digests
+from shared.csv_source import CsvFile, SourceError
+from shared.hash_spool import DIGEST_BYTES, partition_bits, split_digests
 from shared.identifiers import SCHEMA_OF_FIELD, SCHEMAS, Schema
 from shared.models import (
     Connection,
@@ -48,7 +48,7 @@ from shared.models import (
     Unsettled,
     utc_now,
 )
-from shared.profile_hashes import FieldMapping, ReadCounts, hash_profiles
+from shared.profile_hashes import FieldMapping, ReadCounts
 from shared.queues import decode
 from shared.services import Services
 from shared.snapchat import (
@@ -788,41 +788,29 @@ def read_part(services: Services, run_id: str, part: int) -> None:
             columns=tuple(info["columns"]) or None,
             delimiter=info["delimiter"],
         )
-        mappings = _mappings(export)
         exported_at = datetime.fromisoformat(info["exported_at"])
         index = erasures.load_index(services)
-        erased = None
-        if any(index.values()):
-
-            def erased(schema: Schema, digest: bytes) -> bool:
-                when = index[schema].get(digest)
-                return when is not None and when > exported_at
-
-        staging = _StagingPartitions(services, run_id, part)
-        spool = HashSpool(staging, run.bits)
-        container = export.source.container if export.source else None
+        erased = {s: {d for d, when in index[s].items() if when > exported_at} for s in index}
+        store = services.exports_store(export.source.container if export.source else None)
         started = time.perf_counter()
         try:
-            with services.exports_store(container).open(csv.name) as stream:
-                hashing = source_fingerprint.HashingReader(stream)
-                rows = iter_columns(
-                    source_fingerprint.buffered(hashing), csv, [m.column for m in mappings]
-                )
-                counts = hash_profiles(
-                    rows,
-                    mappings,
-                    spool,
-                    default_region=services.settings.default_phone_region,
-                    erased=erased,
-                )
-                hashing.drain()
+            read = native_reader.read_part(
+                lambda: store.open(csv.name),
+                csv,
+                _mappings(export),
+                lambda: _StagingPartitions(services, run_id, part),
+                run.bits,
+                default_region=services.settings.default_phone_region,
+                erased=erased,
+                native=(services.settings.get("NATIVE_READER") or "on") != "off",
+            )
         except SourceError as exc:
             raise RunFailed("source_unusable", f"export '{export.display_name}': {exc}") from None
-        spool.flush()
-        staging.commit()
+        read.writer.commit()
+        counts = read.counts
         record = counts.to_json()
         record["seconds"] = round(time.perf_counter() - started, 3)
-        record["file"] = [hashing.size, hashing.hexdigest()]
+        record["file"] = [read.size, read.sha256]
         services.state.create(layout.step(run_id, "read", part), record)
         log.info("read part %d: %d rows in %.2f s", part, counts.rows, record["seconds"])
     _advance_read(services, run)
