@@ -15,6 +15,7 @@ identifier, sorted. Unusable input raises :class:`~shared.csv_source.SourceError
 from __future__ import annotations
 
 import os
+import struct
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,12 @@ from typing import Any, TextIO
 from shared import native_reader
 from shared.cdm_export import ExportFile, resolve_segment, single_entity
 from shared.csv_source import CsvFile, SourceError
-from shared.hash_spool import LocalPartitionFiles, partition_bits, sorted_unique, split_digests
+from shared.hash_spool import DIGEST_BYTES, LocalPartitionFiles, partition_bits, sorted_unique
 from shared.identifiers import SCHEMAS, Schema
 from shared.profile_hashes import FieldMapping, ReadCounts
 from shared.storage_clients import LocalExportStore
+
+_DIGESTS = struct.Struct(f"{DIGEST_BYTES}s")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ def dry_run(options: DryRunOptions, hashes_out: TextIO | None = None) -> dict[st
             bits,
             default_region=options.default_region,
             native=options.native,
+            fingerprint=False,
         ).counts
 
     try:
@@ -112,8 +116,8 @@ def dry_run(options: DryRunOptions, hashes_out: TextIO | None = None) -> dict[st
             for partition in range(1 << bits):
                 data = partitions.read(schema, partition)
                 if hashes_out is None:
-                    total = len(data) // 32
-                    distinct = len(set(split_digests(data)))
+                    total = len(data) // DIGEST_BYTES
+                    distinct = len({digest for (digest,) in _DIGESTS.iter_unpack(data)})
                     identifiers[schema.value] += distinct
                     duplicates += total - distinct
                     continue

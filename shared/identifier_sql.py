@@ -133,8 +133,8 @@ class _Column:
 
 def _settle(i: int) -> str:
     """Values whose rules the SQL applies exactly as Python: ASCII, and (apart from
-    spaces) no whitespace or control character at either end, which ``trim`` would keep
-    and ``str.strip`` would remove."""
+    spaces) no whitespace or control character at either end, which ``trim`` keeps and
+    ``str.strip`` may remove. Checked only for values the ``fast`` rule did not accept."""
     t = f"t{i}"
     return (
         f"strlen(x{i}) = length(x{i}) "

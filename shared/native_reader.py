@@ -117,6 +117,7 @@ def read_part(
     default_region: str,
     erased: Mapping[Schema, Collection[bytes]] | None = None,
     native: bool = True,
+    fingerprint: bool = True,
 ) -> PartRead[W]:
     """Read one CSV part: normalise and hash every mapped value into a spool over a writer.
 
@@ -125,13 +126,21 @@ def read_part(
     spool partitions them by their leading ``bits`` bits, see :mod:`shared.hash_spool`);
     the returned writer has every digest (flushed). ``erased[schema]`` are digests to drop
     (an erasure newer than the export covers them). ``native=False`` reads with the Python
-    reference only. Raises :class:`SourceError` for an unusable file, as
+    reference only; ``fingerprint=False`` skips the file's SHA-256 (``sha256`` is then
+    "", natively). Raises :class:`SourceError` for an unusable file, as
     :func:`shared.csv_source.iter_columns` does.
     """
     if native and _engine() is not None:
         try:
             return _read_native(
-                open_stream, file, mappings, new_writer, bits, default_region, erased or {}
+                open_stream,
+                file,
+                mappings,
+                new_writer,
+                bits,
+                default_region,
+                erased or {},
+                fingerprint,
             )
         except _Fallback as why:
             log.info("%s: read with the Python reader (%s)", file.name, why)
@@ -219,11 +228,12 @@ def _read_native(
     bits: int,
     region: str,
     erased: Mapping[Schema, Collection[bytes]],
+    fingerprint: bool,
 ) -> PartRead[W]:
     if file.delimiter not in NATIVE_DELIMITERS:
         raise _Fallback(f"delimiter {file.delimiter!r}")
     with open_stream() as stream:
-        feeder = _Feeder(stream)
+        feeder = _Feeder(stream, fingerprint)
         columns, start = feeder.header(file)
         indexes = _resolve_columns(file, columns, [m.column for m in mappings])
         writer = new_writer()
@@ -232,15 +242,16 @@ def _read_native(
             feeder, start, spool
         )
     spool.flush()
-    return PartRead(counts, writer, feeder.size, feeder.sha256.hexdigest(), "native")
+    digest = feeder.sha256.hexdigest() if feeder.sha256 is not None else ""
+    return PartRead(counts, writer, feeder.size, digest, "native")
 
 
 class _Feeder:
     """Reads the part, fingerprints it, checks what Python reads differently, pipes it on."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, fingerprint: bool = True) -> None:
         self._stream = stream
-        self.sha256 = hashlib.sha256()
+        self.sha256 = hashlib.sha256() if fingerprint else None
         self.size = 0
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._last = b""
@@ -251,7 +262,8 @@ class _Feeder:
 
     def _read(self) -> bytes:
         chunk = self._stream.read(CHUNK_BYTES)
-        self.sha256.update(chunk)
+        if self.sha256 is not None:
+            self.sha256.update(chunk)
         self.size += len(chunk)
         return chunk
 
@@ -306,7 +318,9 @@ class _Feeder:
         one (inside quoted cells the same bytes only cost a fall-back).
         """
         head = self._last + chunk[:2]
-        if b'" ' in chunk or b' "' in chunk or b'" ' in head or b' "' in head:
+        if (b'"' in chunk or b'"' in self._last) and (
+            b'" ' in chunk or b' "' in chunk or b'" ' in head or b' "' in head
+        ):
             probe = self._last + chunk
             while b"  " in probe:
                 probe = probe.replace(b"  ", b" ")
