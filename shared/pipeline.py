@@ -802,7 +802,6 @@ def read_part(services: Services, run_id: str, part: int) -> None:
                 run.bits,
                 default_region=services.settings.default_phone_region,
                 erased=erased,
-                native=(services.settings.get("NATIVE_READER") or "on") != "off",
             )
         except SourceError as exc:
             raise RunFailed("source_unusable", f"export '{export.display_name}': {exc}") from None
