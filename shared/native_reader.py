@@ -21,13 +21,15 @@ a time.
 Where DuckDB's CSV reader and Python's ``csv`` module could disagree on what a file means,
 the Python reader decides: the part is read again by the reference path, which either
 succeeds (DuckDB was only stricter) or raises the precise :class:`SourceError` (file, row,
-column, never a cell's value). That happens when DuckDB fails (quoting, field counts,
-mixed line ends, a line over Python's field size limit), when the bytes hold something
-Python reads differently (a space beside a quote, which DuckDB trims; bytes that are not
+column, never a cell's value). That happens when DuckDB fails (quoting, mixed line ends,
+a line over Python's field size limit, and, made to fail, a row with more or fewer fields
+than the file's columns, which DuckDB would pad or drop when trailing and empty, and an
+unterminated quote at the very end, which DuckDB would drop), when the bytes hold something
+Python reads differently (a space beside a quote, which DuckDB skips; bytes that are not
 UTF-8, which DuckDB only checks in the columns it reads; a byte-order mark after a header
 row), when a header row is not one plain line, or when the engine cannot be used at all.
 Digests of an abandoned attempt are discarded with its writer (``new_writer`` is called
-again).
+again). ``tests/test_native_reader.py`` pins each of these cases.
 
 DuckDB is configured never to install or load an extension at run time
 (``autoinstall_known_extensions``/``autoload_known_extensions`` off, configuration locked;
@@ -48,7 +50,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Generic, TypeVar
 
-from shared.csv_source import CsvFile, SourceError, _resolve_columns, iter_columns
+from shared.csv_source import CsvFile, SourceError, iter_columns, resolve_columns
 from shared.hash_spool import DIGEST_BYTES, HashSpool, PartitionWriter
 from shared.identifier_sql import (
     PHONE_RULES_TABLE,
@@ -235,7 +237,7 @@ def _read_native(
     with open_stream() as stream:
         feeder = _Feeder(stream, fingerprint)
         columns, start = feeder.header(file)
-        indexes = _resolve_columns(file, columns, [m.column for m in mappings])
+        indexes = resolve_columns(file, columns, [m.column for m in mappings])
         writer = new_writer()
         spool = HashSpool(writer, bits)
         counts = _Query(file, mappings, indexes, len(columns), bits, region, erased).run(
@@ -501,7 +503,10 @@ class _Query:
                     break
                 self._batch(batch, batches, spool, nanoarrow)
         except duckdb.Error as exc:
+            # The message may quote a line of the file: only the error's kind is kept.
             failure = f"the engine failed: {type(exc).__name__}"
+            if not isinstance(exc, duckdb.InvalidInputException):
+                log.warning("%s: unexpected engine error %s", self.file.name, type(exc).__name__)
         finally:
             connection.close()
             batches.close()
