@@ -10,8 +10,10 @@ exports and every handed case.
 How: DuckDB (https://duckdb.org, an in-process columnar SQL engine; the wheel has no runtime
 dependencies) parses the CSV and runs the identifier rules of :mod:`shared.identifier_sql`
 (trim, lowercase, validate, SHA-256, hash partition) in native code. The part's bytes reach
-it through a pipe fed by a thread that also takes the part's SHA-256 fingerprint, so memory
-stays bounded (DuckDB streams result batches of about 10 MiB) whatever the part's size.
+it through a pipe fed by a thread that also takes the part's SHA-256 fingerprint, one piece
+of about :data:`PIECE_BYTES` at a time (one query each, cut at a line break outside quotes:
+DuckDB holds what it reads from a pipe until its query ends), so memory stays bounded
+(about 160 MiB per part being read, measured) whatever the part's size.
 Batches come back through the Arrow C stream interface, read with nanoarrow
 (https://arrow.apache.org/nanoarrow/); a second, per-batch query groups their digests by
 (column, partition) so they reach the spool as a few long byte strings. Python handles what
@@ -40,6 +42,7 @@ temporary directory: raw values stay in memory).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import logging
@@ -69,6 +72,8 @@ log = logging.getLogger(__name__)
 
 #: Bytes read from the part and written to the engine at a time.
 CHUNK_BYTES = 1 << 20
+#: Bytes of a part one engine query reads (DuckDB holds them until the query ends).
+PIECE_BYTES = 8 << 20
 #: The engine's null string: text no CSV cell is taken to hold (a cell that does is NULL,
 #: which makes the part's read fall back to Python, see ``_Query._source``).
 NO_NULL = "\x1fsnap-audience-sync: not a null\x1f"
@@ -261,6 +266,13 @@ class _Feeder:
         self.problem: str | None = None
         self.error: BaseException | None = None
         self.first = b""
+        #: Read but not yet written; whether the part has more after the last piece.
+        self._pending = b""
+        self._ended = False
+        self.more = True
+        self._newline = b"\n"
+        self._end = b""
+        self._pieces = 0
 
     def _read(self) -> bytes:
         chunk = self._stream.read(CHUNK_BYTES)
@@ -345,49 +357,98 @@ class _Feeder:
             b" " if len(kept) < len(chunk) else b""
         )
 
-    def feed(self, fd: int, start: int, delimiter: str, width: int) -> None:
-        """Write the part from ``start`` of the first chunk on to ``fd``, then the end row.
-
-        The end row (``"END_ROW"`` then empty cells, on a line of its own, with the file's
-        line break) is where an unterminated quoted cell at the end of the part shows: a
-        quote inside a quoted cell followed by a letter, which DuckDB rejects. Without it,
-        DuckDB drops such a last row silently where Python reports "unexpected end of
-        data".
-        """
+    def begin(self, start: int, delimiter: str, width: int) -> None:
+        """Set up the feed of the part from ``start`` of the first chunk on."""
         mark = delimiter.encode()
-        self._spaced = (
-            mark + b' "',
-            b'\n "',
-            b'\r "',
-            b'" ' + mark,
-            b'" \n',
-            b'" \r',
-        )
+        self._spaced = (mark + b' "', b'\n "', b'\r "', b'" ' + mark, b'" \n', b'" \r')
+        self._pending, self.first = self.first[start:], b""
+        self._newline = _line_break(self._pending)
+        self._end = f'"{END_ROW}"'.encode() + mark * (width - 1)
+
+    def _next(self) -> bytes:
+        """The next bytes to write (empty at the end of the part)."""
+        if not self._pending and not self._ended:
+            self._pending = self._read()
+            self._ended = not self._pending
+        chunk, self._pending = self._pending, b""
+        return chunk
+
+    def _split(self, chunk: bytes, quotes: int) -> int | None:
+        """Where a piece may end in ``chunk``: just after a line break outside quotes
+        (an even number of quotes since the piece began), or None."""
+        mark = self._newline[-1:]
+        at = chunk.find(mark)
+        seen = 0
+        while at >= 0:
+            quotes_before = quotes + chunk.count(b'"', seen, at)
+            if quotes_before % 2 == 0:
+                return at + 1
+            quotes, seen = quotes_before, at
+            at = chunk.find(mark, at + 1)
+        return None
+
+    def feed_piece(self, fd: int) -> None:
+        """Write the next piece of the part (about :data:`PIECE_BYTES`, ending at a line
+        break outside quotes) to ``fd``, then the end row, and close it; :attr:`more`
+        says whether pieces follow.
+
+        DuckDB keeps in memory every byte it reads from a pipe until its query ends
+        (https://github.com/duckdb/duckdb/issues/25165), so the part goes through one
+        query per piece. The end row (``"END_ROW"`` then empty cells, on a line of its own,
+        with the file's line break) is where an unterminated quoted cell at the end of a
+        piece shows: a quote inside a quoted cell followed by a letter, which DuckDB
+        rejects. Without it DuckDB drops such a last row silently where Python reports
+        "unexpected end of data"; and a piece cut inside a quoted cell (when a stray quote
+        in an unquoted cell made the count odd) fails the same way, so Python reads the part.
+        """
         try:
             with open(fd, "wb") as pipe:
-                chunk, self.first = self.first[start:], b""
-                newline = _line_break(chunk)
+                written = quotes = 0
                 first = True
-                following = self._read() if chunk else b""
-                while chunk:
-                    self._check(chunk, first, not following)
+                cut: int | None = None
+                while True:
+                    chunk = self._next()
+                    if not chunk:
+                        self.more = False
+                        break
+                    if written >= PIECE_BYTES:
+                        cut = self._split(chunk, quotes)
+                        if cut is not None:
+                            chunk, self._pending = chunk[:cut], chunk[cut:]
+                    if first and self._pieces and chunk.startswith(codecs.BOM_UTF8):
+                        self.problem = "a byte-order mark where a piece starts"
+                    else:
+                        last = not self._pending and self._peek_end()
+                        self._check(chunk, first, last)
                     if self.problem is not None:
                         break
                     pipe.write(chunk)
+                    written += len(chunk)
+                    quotes += chunk.count(b'"')
                     first = False
-                    chunk, following = following, (self._read() if following else b"")
-                if self.problem is None:
+                    if cut is not None:
+                        break  # the rest goes to the next piece
+                self._pieces += 1
+                if self.problem is None and not self.more:
                     try:
                         self._utf8.decode(b"", final=True)
                     except UnicodeDecodeError:
                         self.problem = "bytes that are not UTF-8"
                 if self.problem is None:
-                    end = f'"{END_ROW}"'.encode() + mark * (width - 1)
-                    pipe.write(newline + end + newline)
+                    pipe.write(self._newline + self._end + self._newline)
         except BrokenPipeError:
             pass  # the engine stopped reading (it failed): the reader falls back
         except BaseException as exc:  # a failed download: re-raised by the reader
             self.error = exc
+            self.more = False
+
+    def _peek_end(self) -> bool:
+        """True when nothing follows what was taken last (reads ahead one chunk)."""
+        if self._ended:
+            return True
+        self._pending = self._read()
+        self._ended = not self._pending
+        return self._ended
 
 
 def _line_break(data: bytes) -> bytes:
@@ -472,23 +533,44 @@ class _Query:
         )
 
     def run(self, feeder: _Feeder, start: int, spool: HashSpool) -> ReadCounts:
-        import duckdb
-        import nanoarrow
-
+        """Read the part a piece at a time (one query each); the counts of every row."""
         database = _engine()
         with _engine_lock:
             connection = database.cursor()
             batches = database.cursor()
-        read_fd, write_fd = os.pipe()
-        thread = threading.Thread(
-            target=feeder.feed,
-            args=(write_fd, start, self.file.delimiter, self.width),
-            name="native-reader-feed",
-            daemon=True,
-        )
-        failure: str | None = None
+        feeder.begin(start, self.file.delimiter, self.width)
         try:
             tables = self._erasure_tables(connection)
+            while feeder.more:
+                self._piece(feeder, connection, batches, tables, spool)
+        finally:
+            connection.close()
+            batches.close()
+        counts = ReadCounts(
+            rows=self.rows, profiles_with_identifier=self.with_identifier, erased=self.dropped
+        )
+        for i, mapping in enumerate(self.mappings):
+            record_column(counts, mapping, self.valid[i], self.invalid[i], self.prehashed[i])
+        return counts
+
+    def _piece(
+        self,
+        feeder: _Feeder,
+        connection: Any,
+        batches: Any,
+        tables: list[str | None],
+        spool: HashSpool,
+    ) -> None:
+        import duckdb
+        import nanoarrow
+
+        read_fd, write_fd = os.pipe()
+        thread = threading.Thread(
+            target=feeder.feed_piece, args=(write_fd,), name="native-reader-feed", daemon=True
+        )
+        failure: str | None = None
+        completed = False
+        try:
             sql = select_identifiers(
                 self._source(f"/dev/fd/{read_fd}"),
                 [m.schema for m in self.mappings],
@@ -502,14 +584,20 @@ class _Query:
                 if feeder.problem is not None:
                     break
                 self._batch(batch, batches, spool, nanoarrow)
+            completed = True
         except duckdb.Error as exc:
             # The message may quote a line of the file: only the error's kind is kept.
             failure = f"the engine failed: {type(exc).__name__}"
             if not isinstance(exc, duckdb.InvalidInputException):
                 log.warning("%s: unexpected engine error %s", self.file.name, type(exc).__name__)
+            feeder.more = False
         finally:
-            connection.close()
-            batches.close()
+            if not completed:
+                # Closing the connection ends its query and DuckDB's end of the pipe, so a
+                # feeder blocked on a full pipe gets a broken pipe and stops.
+                with contextlib.suppress(Exception):
+                    connection.close()
+                feeder.more = False
             os.close(read_fd)
             if thread.ident is None:
                 os.close(write_fd)
@@ -521,12 +609,6 @@ class _Query:
             raise _Fallback(feeder.problem)
         if failure is not None:
             raise _Fallback(failure)
-        counts = ReadCounts(
-            rows=self.rows, profiles_with_identifier=self.with_identifier, erased=self.dropped
-        )
-        for i, mapping in enumerate(self.mappings):
-            record_column(counts, mapping, self.valid[i], self.invalid[i], self.prehashed[i])
-        return counts
 
     def _erasure_tables(self, connection: Any) -> list[str | None]:
         tables: list[str | None] = []

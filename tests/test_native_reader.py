@@ -332,17 +332,36 @@ def test_generated_exports_read_the_same_natively_and_in_python(
 @settings(
     max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
-@given(export=exports(), chunk=st.integers(8, 300))
-def test_chunk_boundaries_do_not_matter(
+@given(export=exports(), chunk=st.integers(8, 300), piece=st.integers(1, 400))
+def test_chunk_and_piece_boundaries_do_not_matter(
     export: tuple[bytes, CsvFile, list[FieldMapping], bool],
     chunk: int,
+    piece: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Patterns and UTF-8 sequences split across the feeder's chunks are still seen."""
+    """Patterns and UTF-8 sequences split across the feeder's chunks are still seen, and a
+    part read as many pieces (one engine query each) reads as a whole."""
     data, file, mappings, _clean = export
+    note(repr((data, file, mappings, chunk, piece)))
     with monkeypatch.context() as patch:
         patch.setattr(native_reader, "CHUNK_BYTES", chunk)
+        patch.setattr(native_reader, "PIECE_BYTES", piece)
         assert_same(data, file, mappings)
+
+
+def test_a_large_part_is_read_in_pieces_natively(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows, quoted cells with line breaks and quotes across many pieces."""
+    rows = [
+        f'{i},"Name {i}\r\nline two ""quoted""",user{i}@example.com,+1 201 555 {i % 10000:04d}\r\n'
+        for i in range(3000)
+    ]
+    data = "".join(rows).encode()
+    file = CsvFile("exp/Seg_1.csv", False, ("Id", "Note", "Email", "Phone"))
+    monkeypatch.setattr(native_reader, "PIECE_BYTES", 4096)
+    monkeypatch.setattr(native_reader, "CHUNK_BYTES", 1000)
+    result = assert_same(data, file, EMAIL_PHONE, expect_native=True)
+    assert result.counts.rows == 3000
+    assert result.counts.identifiers == {"EMAIL_SHA256": 3000, "PHONE_SHA256": 3000}
 
 
 # -- the identifier rules in SQL ------------------------------------------------------------
