@@ -477,6 +477,8 @@ EMAIL_PHONE = [FieldMapping(Schema.EMAIL, "Email"), FieldMapping(Schema.PHONE, "
         (b"1,a@b.co,1\n2,b@b.co\n", r"row 2 \(line 2\) has 2 fields, expected 3"),
         (b"1,a@b.co,1,\n", r"row 1 \(line 1\) has 4 fields, expected 3"),
         (b"1,a@b.co,1,,\n2,c@d.co,2\n", r"row 1 \(line 1\) has 5 fields, expected 3"),
+        # An unterminated quote in a field past the last column, at the very end.
+        (b'1,a@b.co,1\n2,b@b.co,2,"\n\n', r"malformed CSV at row 2 \(line 3\): unexpected end"),
         (
             b"1,a@b.co,1\n2,b@b.co,\xff\n",
             r"row 2 \(line 2\), column 3 \('Phone'\): not valid UTF-8",
