@@ -9,7 +9,9 @@ For each size:
 1. generate a Customer Insights export (CDM ``model.json`` + headerless part files, fixed
    seed, messy emails and phones; :mod:`benchmarks.datagen`) into a local folder (timed
    apart, not part of any figure);
-2. time the *floor* (:mod:`benchmarks.floor`) over those files, in a process of its own;
+2. time the *floor* (:mod:`benchmarks.floor`) over those files, in a process of its own,
+   and the *read-and-hash stage alone* (:mod:`benchmarks.readhash`: ``dry-run`` on the email
+   column with the native reader, and once with the Python reader), each in its own process;
 3. start our own Azurite (in memory, loopback, free ports) and the Snap sandbox
    (``python -m devtools.snap_sandbox``, its own process, rate limits on), upload the export;
 4. run it three times as on-demand runs, each through a fresh worker process
@@ -50,7 +52,7 @@ if str(ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
-from benchmarks import datagen  # noqa: E402
+from benchmarks import datagen, readhash  # noqa: E402
 from benchmarks.profile import summarize  # noqa: E402
 from devtools.azurite import (  # noqa: E402
     Azurite,
@@ -497,12 +499,23 @@ class SizeResult:
     upload_s: float
     floor_s: list[float]
     floor_peak_rss: int
+    #: ``dry-run`` on the email column: native reader (each repeat), Python reader (once).
+    readhash_s: list[float] = field(default_factory=list)
+    readhash_python_s: list[float] = field(default_factory=list)
+    readhash_peak_rss: int = 0
+    readhash_startup_s: float = 0.0
+    #: 1-minute load averages (os.getloadavg) when the size started and when it ended.
+    load: list[float] = field(default_factory=list)
     runs: list[RunResult] = field(default_factory=list)
     audience: dict[str, int] = field(default_factory=dict)
 
     @property
     def floor(self) -> float:
         return statistics.median(self.floor_s)
+
+    @property
+    def readhash(self) -> float:
+        return statistics.median(self.readhash_s)
 
     def median_run(self, label: str) -> RunResult:
         """The run of ``label`` with the median end-to-end time (the lower middle one)."""
@@ -530,6 +543,31 @@ def measure_floor(paths: Sequence[Path], repeats: int) -> tuple[list[float], int
     return times, rows, peak
 
 
+def measure_readhash(export: Path, python_reader: bool) -> dict[str, Any]:
+    """One ``benchmarks.readhash`` process over ``export`` (see that module)."""
+    out = subprocess.run(
+        [
+            PY,
+            "-m",
+            "benchmarks.readhash",
+            "--export",
+            str(export),
+            *(["--python-reader"] if python_reader else []),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(out.stdout))
+
+
+def load_average() -> float:
+    with contextlib.suppress(OSError):
+        return round(os.getloadavg()[0], 2)
+    return -1.0
+
+
 def bench_size(rows: int, work: Path, args: argparse.Namespace) -> SizeResult:
     from shared.config import Settings
     from shared.services import build_services
@@ -551,6 +589,23 @@ def bench_size(rows: int, work: Path, args: argparse.Namespace) -> SizeResult:
         raise RuntimeError(f"the floor read {floor_rows} rows, expected {rows}")
     say(f"   floor: {statistics.median(floor_s):.2f} s ({floor_s})")
     result = SizeResult(rows, parts, source_bytes, generate_s, 0.0, floor_s, floor_peak)
+    result.load.append(load_average())
+    export = readhash.export_folder(paths, data / "export")
+    for _ in range(floor_repeats):
+        native = measure_readhash(export, python_reader=False)
+        if native["rows"] != rows:
+            raise RuntimeError(f"dry-run read {native['rows']} rows, expected {rows}")
+        result.readhash_s.append(round(float(native["seconds"]), 3))
+        result.readhash_peak_rss = max(result.readhash_peak_rss, int(native["peak_rss_bytes"]))
+        result.readhash_startup_s = max(result.readhash_startup_s, native["startup_seconds"])
+    python = measure_readhash(export, python_reader=True)
+    if python["identifiers"] != native["identifiers"]:
+        raise RuntimeError(f"dry-run counts differ between readers: {python} vs {native}")
+    result.readhash_python_s.append(round(float(python["seconds"]), 3))
+    say(
+        f"   read & hash alone (dry-run, email): native {result.readhash_s} s, "
+        f"Python reader {result.readhash_python_s} s"
+    )
     repetitions = args.repeats or (3 if rows <= 2_000_000 else 1)
 
     azurite = Azurite(work / "azurite.log")
@@ -631,6 +686,8 @@ def bench_size(rows: int, work: Path, args: argparse.Namespace) -> SizeResult:
         after, _, _ = measure_floor(paths, 1)
         result.floor_s += after
         say(f"   floor again after the runs: {after[0]:.2f} s")
+        result.readhash_s.append(round(float(measure_readhash(export, False)["seconds"]), 3))
+        result.load.append(load_average())
     finally:
         sandbox.stop()
         azurite.stop()
@@ -716,6 +773,22 @@ def targets(sizes: list[SizeResult]) -> list[tuple[str, str, bool | None]]:
     rows: list[tuple[str, str, bool | None]] = []
     by_rows = {s.rows: s for s in sizes}
     for size in sizes:
+        if not size.readhash_s:
+            continue
+        ratio = size.readhash / size.floor
+        every = ", ".join(f"{r / size.floor:.2f}" for r in size.readhash_s)
+        rows.append(
+            (
+                f"{size.rows:,}: read & hash alone (dry-run, email) <= 1.0 x floor "
+                "(moonshot 0.5 x)",
+                f"{ratio:.2f} x ({seconds(size.readhash)} vs {seconds(size.floor)}; runs: "
+                f"{every})"
+                + ("" if ratio <= 1 else f"; missed by {ratio:.2f} x")
+                + ("; moonshot met" if ratio <= 0.5 else ""),
+                ratio <= 1,
+            )
+        )
+    for size in sizes:
         first = size.median_run("first")
         ratio = first.e2e_s / size.floor
         every = ", ".join(f"{r.e2e_s / size.floor:.1f}" for r in size.runs if r.label == "first")
@@ -756,6 +829,18 @@ def targets(sizes: list[SizeResult]) -> list[tuple[str, str, bool | None]]:
             )
         )
     for size in sizes:
+        first, changed = size.median_run("first"), size.median_run("1% changed")
+        share = changed.e2e_s / size.first_of(changed).e2e_s
+        rows.append(
+            (
+                f"{size.rows:,}: 1%-changed rerun <= 0.3 of first run",
+                f"{share:.2f} ({seconds(changed.e2e_s)} vs "
+                f"{seconds(size.first_of(changed).e2e_s)})"
+                + ("" if share <= 0.3 else f"; missed by {share / 0.3:.1f} x"),
+                share <= 0.3,
+            )
+        )
+    for size in sizes:
         first, same = size.median_run("first"), size.median_run("no change")
         share = same.e2e_s / first.e2e_s
         rows.append(
@@ -790,6 +875,39 @@ def render(
         f"process(es) (FUNCTIONS_WORKER_PROCESS_COUNT {WORKER_PROCESSES}), each limiting "
         f"itself to {rate_per_process():g} Snap requests/s (8 in all)."
     )
+    add("")
+    add(
+        "Load (1-minute average, `os.getloadavg`, the machine is shared): "
+        + "; ".join(
+            f"{size.rows:,}: {' -> '.join(f'{v:.2f}' for v in size.load)}" for size in sizes
+        )
+        + ". Ratios are of figures from the same run."
+    )
+    add("")
+    add("## Read and hash alone (dry-run on the email column)")
+    add("")
+    add(
+        "`python -m shared dry-run` work over the same files as the floor (every part read, "
+        "normalised, validated, hashed, spooled by hash partition and counted distinct), "
+        "timed in its own process after imports and the engine's start "
+        "(`benchmarks/readhash.py`); median of the repeats."
+    )
+    add("")
+    add(
+        "| profiles | floor | native reader | / floor | Python reader | / floor "
+        "| engine start | peak RSS |"
+    )
+    add("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size in sizes:
+        if not size.readhash_s:
+            continue
+        python = statistics.median(size.readhash_python_s)
+        add(
+            f"| {size.rows:,} | {seconds(size.floor)} | **{seconds(size.readhash)}** "
+            f"| **{size.readhash / size.floor:.2f} x** | {seconds(python)} "
+            f"| {python / size.floor:.2f} x | {seconds(size.readhash_startup_s)} "
+            f"| {mib(size.readhash_peak_rss)} |"
+        )
     add("")
     add("## First run (empty audience)")
     add("")
@@ -975,6 +1093,7 @@ def to_json(sizes: list[SizeResult], info: dict[str, Any]) -> dict[str, Any]:
             {
                 **{k: v for k, v in size.__dict__.items() if k != "runs"},
                 "floor_median_s": size.floor,
+                "readhash_median_s": size.readhash if size.readhash_s else None,
                 "runs": [run_json(r) for r in size.runs],
             }
             for size in sizes

@@ -27,6 +27,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         mobile_ad_id_column=args.mobile_ad_id_column,
         default_region=args.default_region,
         segment=args.segment,
+        native=not args.python_reader,
     )
     try:
         if args.hashes_out:
@@ -77,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     dry.add_argument("--segment", help="entity of model.json (needed when there are several)")
     dry.add_argument("--hashes-out", help="write SCHEMA<TAB>hash lines, sorted")
+    dry.add_argument(
+        "--python-reader",
+        action="store_true",
+        help="read with the Python reference reader only (slower; the same result)",
+    )
     dry.set_defaults(handler=_dry_run)
 
     verify = commands.add_parser(

@@ -137,6 +137,16 @@ def _resolve_columns(file: CsvFile, header: Sequence[str], wanted: Sequence[str]
     return indexes
 
 
+def resolve_columns(file: CsvFile, header: Sequence[str], wanted: Sequence[str]) -> list[int]:
+    """Indexes in ``header`` (a header row, or model.json's names) of the ``wanted`` columns.
+
+    Exact names first, then a case-insensitive match that is unique. Raises
+    :class:`SourceError` naming a missing or ambiguous column (never a header cell that
+    looks like a person's value).
+    """
+    return _resolve_columns(file, header, wanted)
+
+
 def iter_columns(
     stream: BinaryIO, file: CsvFile, wanted: Sequence[str]
 ) -> Iterator[tuple[str, ...]]:

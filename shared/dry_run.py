@@ -14,16 +14,22 @@ identifier, sorted. Unusable input raises :class:`~shared.csv_source.SourceError
 
 from __future__ import annotations
 
+import os
+import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from shared import native_reader
 from shared.cdm_export import ExportFile, resolve_segment, single_entity
-from shared.csv_source import CsvFile, SourceError, iter_columns
-from shared.hash_spool import HashSpool, LocalPartitionFiles, partition_bits, sorted_unique
+from shared.csv_source import CsvFile, SourceError
+from shared.hash_spool import DIGEST_BYTES, LocalPartitionFiles, partition_bits, sorted_unique
 from shared.identifiers import SCHEMAS, Schema
-from shared.profile_hashes import FieldMapping, ReadCounts, hash_profiles
+from shared.profile_hashes import FieldMapping, ReadCounts
 from shared.storage_clients import LocalExportStore
+
+_DIGESTS = struct.Struct(f"{DIGEST_BYTES}s")
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class DryRunOptions:
     mobile_ad_id_column: str | None = None
     default_region: str = "US"
     segment: str | None = None
+    #: Read with the native engine (:mod:`shared.native_reader`); False: Python only.
+    native: bool = True
 
 
 def _mappings(options: DryRunOptions) -> list[FieldMapping]:
@@ -71,30 +79,52 @@ def _files(options: DryRunOptions) -> tuple[LocalExportStore, list[ExportFile]]:
 
 
 def dry_run(options: DryRunOptions, hashes_out: TextIO | None = None) -> dict[str, Any]:
-    """Read, normalise, hash and de-duplicate; return the summary (see module docstring)."""
+    """Read, normalise, hash and de-duplicate; return the summary (see module docstring).
+
+    Files are read in parallel (one per core) by :func:`shared.native_reader.read_part`;
+    their counts are added in file order, so the summary is the same as a read one file
+    after the other (and the first unusable file, in order, is the error raised).
+    """
     store, files = _files(options)
     mappings = _mappings(options)
-    columns = [m.column for m in mappings]
     partitions = LocalPartitionFiles()
+    bits = partition_bits(sum(f.size for f in files))
+
+    def read(index: int) -> ReadCounts:
+        file = files[index]
+        return native_reader.read_part(
+            lambda: store.open(file.name),
+            file.csv,
+            mappings,
+            lambda: partitions.part(index),
+            bits,
+            default_region=options.default_region,
+            native=options.native,
+            fingerprint=False,
+        ).counts
+
     try:
-        spool = HashSpool(partitions, partition_bits(sum(f.size for f in files)))
+        workers = max(1, min(len(files), os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers, thread_name_prefix="dry-run") as pool:
+            reads = list(pool.map(read, range(len(files))))
         counts = ReadCounts()
-        for file in files:
-            with store.open(file.name) as stream:
-                rows = iter_columns(stream, file.csv, columns)
-                counts.merge(
-                    hash_profiles(rows, mappings, spool, default_region=options.default_region)
-                )
-        spool.flush()
+        for read_counts in reads:
+            counts.merge(read_counts)
         identifiers = {s.value: 0 for s in SCHEMAS}
         duplicates = 0
         for schema in sorted(SCHEMAS, key=lambda s: s.value):
-            for partition in range(1 << spool.bits):
-                unique, dropped = sorted_unique([partitions.read(schema, partition)])
+            for partition in range(1 << bits):
+                data = partitions.read(schema, partition)
+                if hashes_out is None:
+                    total = len(data) // DIGEST_BYTES
+                    distinct = len({digest for (digest,) in _DIGESTS.iter_unpack(data)})
+                    identifiers[schema.value] += distinct
+                    duplicates += total - distinct
+                    continue
+                unique, dropped = sorted_unique([data])
                 identifiers[schema.value] += len(unique)
                 duplicates += dropped
-                if hashes_out is not None:
-                    hashes_out.writelines(f"{schema.value}\t{d.hex()}\n" for d in unique)
+                hashes_out.writelines(f"{schema.value}\t{d.hex()}\n" for d in unique)
     finally:
         partitions.close()
     return {

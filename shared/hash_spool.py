@@ -121,24 +121,39 @@ class HashSpool:
 
 
 class LocalPartitionFiles:
-    """A :class:`PartitionWriter` over temporary local files (used by ``dry-run``)."""
+    """Digests of several parts in temporary local files (used by ``dry-run``).
+
+    :meth:`part` gives one part's :class:`PartitionWriter`; :meth:`read` concatenates a
+    (schema, partition) over every part, in part order.
+    """
 
     def __init__(self) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="snap-hashes-")
         self.root = Path(self._dir.name)
 
-    def path(self, schema: Schema, partition: int) -> Path:
-        return self.root / f"{schema.value}-{partition:03d}.bin"
-
-    def write(self, schema: Schema, partition: int, data: bytes) -> None:
-        with open(self.path(schema, partition), "ab") as handle:
-            handle.write(data)
+    def part(self, index: int) -> PartFiles:
+        """An empty writer for part ``index`` (anything it wrote before is dropped)."""
+        for stale in self.root.glob(f"*-{index:05d}.bin"):
+            stale.unlink()
+        return PartFiles(self.root, index)
 
     def read(self, schema: Schema, partition: int) -> bytes:
-        try:
-            return self.path(schema, partition).read_bytes()
-        except FileNotFoundError:
-            return b""
+        """Every digest written to (``schema``, ``partition``), part after part."""
+        paths = sorted(self.root.glob(f"{schema.value}-{partition:03d}-*.bin"))
+        return b"".join(path.read_bytes() for path in paths)
 
     def close(self) -> None:
         self._dir.cleanup()
+
+
+class PartFiles:
+    """One part's :class:`PartitionWriter` of :class:`LocalPartitionFiles`."""
+
+    def __init__(self, root: Path, index: int) -> None:
+        self._root = root
+        self._index = index
+
+    def write(self, schema: Schema, partition: int, data: bytes) -> None:
+        name = f"{schema.value}-{partition:03d}-{self._index:05d}.bin"
+        with open(self._root / name, "ab") as handle:
+            handle.write(data)

@@ -31,6 +31,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber
@@ -343,20 +344,52 @@ def _phone_digest_slow(raw: str, default_region: str) -> Result:
 _ASCII_SEPARATORS = b" -.()/\t"
 #: Country calling codes as digit strings (a number's code is the shortest that is known).
 _COUNTRY_CODES = frozenset(str(code).encode() for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+#: The same, as text: what :func:`international_phone_rules` is keyed by.
+COUNTRY_CODES: frozenset[str] = frozenset(code.decode() for code in _COUNTRY_CODES)
 
-_Rules = tuple[bytes, tuple[bytes, ...], frozenset[int]]
-"""(country code digits, prefixes a national number must not start with, NSN lengths)."""
+
+@dataclass(frozen=True)
+class PhoneRule:
+    """What settles a number of one country calling code without ``phonenumbers.parse``.
+
+    ``code`` is the calling code's digits; the national significant number (``rest``) must
+    not start with one of ``prefixes`` ("0" and the region's national prefixes) and its
+    length must be one of ``lengths``; then the E.164 digits are ``code + rest``.
+    """
+
+    code: str
+    prefixes: tuple[str, ...]
+    lengths: frozenset[int]
 
 
-def _rules(code: int, prefixes: tuple[str, ...]) -> _Rules:
+@dataclass(frozen=True)
+class NationalPhoneRules:
+    """The fast path's rules for numbers written without ``+``/``00`` in one default region.
+
+    ``rule`` is the region's :class:`PhoneRule`. A number starting with one of
+    ``forbidden`` (the country code, a trunk prefix, "0", a plain-digit IDD) is not settled
+    by the plain rule; one matching ``idd`` (a regular expression, matched at the start) is
+    never settled. ``general`` (the region's national number pattern, or ``None``) settles
+    a number written as "country code + rest" when the rest, and not the whole, matches
+    it; ``plain_idd`` numbers never take that branch.
+    """
+
+    rule: PhoneRule
+    forbidden: tuple[str, ...]
+    plain_idd: tuple[str, ...]
+    idd: str | None
+    general: str | None
+
+
+def _rules(code: int, prefixes: tuple[str, ...]) -> PhoneRule:
     lengths = frozenset(n for n in range(2, 18) if _possible_length(code, n))
-    return str(code).encode(), tuple(p.encode() for p in ("0", *prefixes)), lengths
+    return PhoneRule(str(code), ("0", *prefixes), lengths)
 
 
-_international_rules: dict[bytes, _Rules | None] = {}
+_international_rules: dict[str, PhoneRule | None] = {}
 
 
-def _international_rule(key: bytes) -> _Rules | None:
+def _international_rule(key: str) -> PhoneRule | None:
     """Fast-path rules of a number given as ``+<key>...``; None when it must be parsed."""
     try:
         return _international_rules[key]
@@ -369,43 +402,86 @@ def _international_rule(key: bytes) -> _Rules | None:
     return found
 
 
+def international_phone_rules() -> dict[str, PhoneRule]:
+    """:class:`PhoneRule` of every calling code the fast path settles, keyed by its digits."""
+    rules = {key: _international_rule(key) for key in sorted(COUNTRY_CODES)}
+    return {key: rule for key, rule in rules.items() if rule is not None}
+
+
+@functools.lru_cache(maxsize=64)
+def national_phone_rules(region: str) -> NationalPhoneRules | None:
+    """The fast path's rules for national numbers of ``region``; ``None``: always parse."""
+    rules = _fast_path_region(region)
+    if rules is None:
+        return None
+    rule = _rules(rules[0], rules[1])
+    # A national number must not start with the country code (phonenumbers may read it as
+    # one), the trunk prefix or '0', or the region's international prefix (IDD).
+    plain_idd: tuple[str, ...] = ()
+    idd: str | None = None
+    if rules[2] is not None and rules[2].pattern.isdigit():
+        plain_idd = (rules[2].pattern,)
+    elif rules[2] is not None:
+        idd = rules[2].pattern
+    # A national number that starts with the country code is read as "code + rest" when
+    # the rest, and not the whole, matches the region's general pattern (phonenumbers'
+    # _maybe_extract_country_code); only for the main region of its code, whose metadata
+    # phonenumbers keeps using after the extraction.
+    general: str | None = None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    desc = metadata.general_desc if metadata else None
+    pattern = desc.national_number_pattern if desc else None
+    main = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(rules[0], ("",))[0] == region
+    if pattern and main:
+        general = pattern
+    forbidden = (rule.code, *rule.prefixes, *plain_idd)
+    return NationalPhoneRules(rule, forbidden, plain_idd, idd, general)
+
+
+_Rules = tuple[bytes, tuple[bytes, ...], frozenset[int]]
+"""(country code digits, prefixes a national number must not start with, NSN lengths)."""
+
+
+def _as_bytes(rule: PhoneRule | None) -> _Rules | None:
+    if rule is None:
+        return None
+    return rule.code.encode(), tuple(p.encode() for p in rule.prefixes), rule.lengths
+
+
 @functools.lru_cache(maxsize=64)
 def _phone_digester(region: str) -> Callable[[str], Result]:
     """:func:`phone_digest` for one default region, :func:`fast_phone` inlined over bytes.
 
     Same results as :func:`_phone_digest_slow`: the inlined checks are those of
     :func:`fast_phone` for ASCII values (``tests/test_identifiers.py`` compares the two);
-    everything they do not settle takes the general path.
+    everything they do not settle takes the general path. The rules are
+    :func:`national_phone_rules` and :func:`international_phone_rules`, which
+    :mod:`shared.identifier_sql` turns into the same checks in SQL.
     """
-    rules = _fast_path_region(region)
-    national = _rules(rules[0], rules[1]) if rules is not None else None
-    # A national number must not start with the country code (phonenumbers may read it as
-    # one), the trunk prefix or '0', or the region's international prefix (IDD).
+    rules = national_phone_rules(region)
+    national = _as_bytes(rules.rule) if rules is not None else None
     forbidden: tuple[bytes, ...] = ()
     plain_idd: tuple[bytes, ...] = ()
     idd: re.Pattern[bytes] | None = None
-    # A national number that starts with the country code is read as "code + rest" when
-    # the rest, and not the whole, matches the region's general pattern (phonenumbers'
-    # _maybe_extract_country_code); only for the main region of its code, whose metadata
-    # phonenumbers keeps using after the extraction.
     general: re.Pattern[bytes] | None = None
-    if rules is not None and national is not None:
-        if rules[2] is not None and rules[2].pattern.isdigit():
-            plain_idd = (rules[2].pattern.encode(),)
-        elif rules[2] is not None:
-            idd = re.compile(rules[2].pattern.encode())
-        forbidden = (national[0], *national[1], *plain_idd)
-        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-        desc = metadata.general_desc if metadata else None
-        pattern = desc.national_number_pattern if desc else None
-        main = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(rules[0], ("",))[0] == region
-        if pattern and main:
-            general = re.compile(pattern.encode())
+    if rules is not None:
+        forbidden = tuple(f.encode() for f in rules.forbidden)
+        plain_idd = tuple(p.encode() for p in rules.plain_idd)
+        idd = re.compile(rules.idd.encode()) if rules.idd is not None else None
+        general = re.compile(rules.general.encode()) if rules.general is not None else None
     hex64 = _HEX64.fullmatch
     sha256 = _sha256
     separators = _ASCII_SEPARATORS
     codes = _COUNTRY_CODES
-    intl = _international_rule
+
+    known: dict[bytes, _Rules | None] = {}
+
+    def intl(key: bytes) -> _Rules | None:
+        try:
+            return known[key]
+        except KeyError:
+            found = known[key] = _as_bytes(_international_rule(key.decode()))
+            return found
 
     def digest(raw: str) -> Result:
         value = raw.strip()

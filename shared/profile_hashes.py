@@ -3,8 +3,9 @@
 A *profile* is one data row (one unified customer profile, or one of its projected-attribute
 rows). Each configured data-matching field maps a profile column to a Snap schema. Values
 are normalised and hashed by :mod:`shared.identifiers`; invalid values are counted per
-column and reason and dropped, never failing the row's other identifiers or the batch (one
-bad value failed whole batches elsewhere: https://github.com/segmentio/action-destinations/pull/3823,
+column and reason and dropped, never failing the row's other identifiers or the batch
+(peers failed whole batches over one bad value:
+https://github.com/segmentio/action-destinations/pull/3823,
 https://github.com/google/megalista/pull/124). Only digests leave this module.
 """
 
@@ -146,7 +147,7 @@ def hash_profiles(
     counts.profiles_with_identifier = with_identifier
     counts.erased = dropped
     for i, m in enumerate(mappings):
-        _record(counts, m, valid[i], invalid[i], prehashed[i])
+        record_column(counts, m, valid[i], invalid[i], prehashed[i])
     return counts
 
 
@@ -157,9 +158,20 @@ def _note(spool: HashSpool, schemas: list[Schema], pending: list[int]) -> None:
             pending[i] = 0
 
 
-def _record(
+#: Reasons in the order :func:`record_column` lists them (their order in the enum).
+_REASON_ORDER = {reason: index for index, reason in enumerate(InvalidReason)}
+
+
+def record_column(
     counts: ReadCounts, mapping: FieldMapping, valid: int, invalid: dict[str, int], pre: int
 ) -> None:
+    """Add one mapped column's totals of a read into ``counts``.
+
+    ``valid`` digests kept, ``invalid`` values dropped per reason (``empty`` ones are
+    counted as missing), ``pre`` values that were already digests. Reasons are listed in
+    :class:`~shared.identifiers.InvalidReason` order, whatever order they were met in, so
+    two readers that count the same values write the same JSON.
+    """
     name = mapping.schema.value
     counts.identifiers[name] = counts.identifiers.get(name, 0) + valid
     empty = invalid.pop(InvalidReason.EMPTY, 0)
@@ -167,9 +179,9 @@ def _record(
         counts.missing[mapping.column] = counts.missing.get(mapping.column, 0) + empty
     if invalid:
         column = counts.invalid.setdefault(mapping.column, {})
-        for reason, value in invalid.items():
+        for reason in sorted(invalid, key=lambda r: _REASON_ORDER.get(InvalidReason(r), 99)):
             key = reason.value if isinstance(reason, InvalidReason) else str(reason)
-            column[key] = column.get(key, 0) + value
+            column[key] = column.get(key, 0) + invalid[reason]
     if pre:
         counts.prehashed[mapping.column] = counts.prehashed.get(mapping.column, 0) + pre
 
@@ -235,4 +247,4 @@ def _hash_columns(
     counts.rows = rows_read
     counts.profiles_with_identifier = with_identifier
     for i, m in enumerate(mappings):
-        _record(counts, m, valid[i], invalid[i], prehashed[i])
+        record_column(counts, m, valid[i], invalid[i], prehashed[i])

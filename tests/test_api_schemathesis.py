@@ -62,7 +62,7 @@ BOUNDED: dict[str, Any] = {
     "suppress_health_check": list(HealthCheck),
 }
 #: Keyword arguments of every call: the administrator's principal (built by the one helper
-#: ``tests.api_support.principal``), and no redirects followed.
+#: ``tests.support.principal``), and no redirects followed.
 CALL: dict[str, Any] = {"headers": ADMIN, "allow_redirects": False}
 
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", function_app.api)

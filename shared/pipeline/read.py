@@ -7,8 +7,8 @@ blob per (schema, hash partition): ``<run>/read/<SCHEMA>/<partition>/<part>.bin`
 completion record holds the part's counts (rows, invalid, missing, prehashed, erased...) and
 the file's size and SHA-256, which the next run's unchanged-source check compares.
 
-The reading and hashing of one part is one call, :func:`hash_part`, kept apart so that its
-engine can be swapped without touching the step around it.
+The reading and hashing of one part is one call, :func:`shared.native_reader.read_part`: a
+native engine (DuckDB) with the Python reader as its reference and fall-back.
 
 When every part is read (:func:`advance`), the run moves to ``diff``: its counts are summed
 and one :class:`~shared.pipeline.messages.DiffMessage` per hash partition is sent.
@@ -18,27 +18,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared import erasures, layout, source_fingerprint
-from shared.cdm_export import ExportStore
-from shared.csv_source import CsvFile, SourceError, iter_columns
-from shared.hash_spool import HashSpool, PartitionWriter
+from shared import erasures, layout, native_reader
+from shared.csv_source import CsvFile, SourceError
 from shared.identifiers import SCHEMA_OF_FIELD, Schema
 from shared.models import Export, Phase, Run
 from shared.pipeline import records, steps
 from shared.pipeline.messages import DiffMessage
 from shared.pipeline.records import RunFailed
-from shared.profile_hashes import FieldMapping, ReadCounts, hash_profiles
+from shared.profile_hashes import FieldMapping, ReadCounts
 from shared.services import Services
 from shared.state_store import BlockWriter
 
 log = logging.getLogger(__name__)
-
-#: Tells whether a digest of a schema was erased after the part was exported.
-Erased = Callable[[Schema, bytes], bool]
 
 
 def read_part(services: Services, run_id: str, part: int) -> None:
@@ -62,54 +56,34 @@ def _read(services: Services, run: Run, part: int) -> dict[str, Any]:
         columns=tuple(info["columns"]) or None,
         delimiter=info["delimiter"],
     )
-    staging = StagingPartitions(services, run.id, part)
     container = export.source.container if export.source else None
+    store = services.exports_store(container)
+    exported_at = datetime.fromisoformat(info["exported_at"])
     started = time.perf_counter()
     try:
-        counts, file = hash_part(
-            services.exports_store(container),
+        read = native_reader.read_part(
+            lambda: store.open(csv.name),
             csv,
             _mappings(export),
-            staging,
-            bits=run.bits,
+            lambda: StagingPartitions(services, run.id, part),
+            run.bits,
             default_region=services.settings.default_phone_region,
-            erased=_erased_after(services, datetime.fromisoformat(info["exported_at"])),
+            erased=_erased_after(services, exported_at),
         )
     except SourceError as exc:
         raise RunFailed("source_unusable", f"export '{export.display_name}': {exc}") from None
-    staging.commit()
-    record = counts.to_json()
+    read.writer.commit()
+    record = read.counts.to_json()
     record["seconds"] = round(time.perf_counter() - started, 3)
-    record["file"] = file
-    log.info("read part %d: %d rows in %.2f s", part, counts.rows, record["seconds"])
+    record["file"] = [read.size, read.sha256]
+    log.info(
+        "read part %d: %d rows in %.2f s (%s reader)",
+        part,
+        read.counts.rows,
+        record["seconds"],
+        read.reader,
+    )
     return record
-
-
-def hash_part(
-    store: ExportStore,
-    csv: CsvFile,
-    mappings: list[FieldMapping],
-    staging: PartitionWriter,
-    *,
-    bits: int,
-    default_region: str,
-    erased: Erased | None,
-) -> tuple[ReadCounts, list[Any]]:
-    """Stream part file ``csv`` from ``store``; normalise, hash and write its digests to
-    ``staging`` partitioned by their first ``bits`` bits.
-
-    Returns the part's counts and ``[size, sha256 hex]`` of the file's bytes. Raises
-    :class:`~shared.csv_source.SourceError` for a file that cannot be read as the export
-    describes it (nothing is committed to staging then).
-    """
-    spool = HashSpool(staging, bits)
-    with store.open(csv.name) as stream:
-        hashing = source_fingerprint.HashingReader(stream)
-        rows = iter_columns(source_fingerprint.buffered(hashing), csv, [m.column for m in mappings])
-        counts = hash_profiles(rows, mappings, spool, default_region=default_region, erased=erased)
-        hashing.drain()
-    spool.flush()
-    return counts, [hashing.size, hashing.hexdigest()]
 
 
 def _mappings(export: Export) -> list[FieldMapping]:
@@ -120,17 +94,10 @@ def _mappings(export: Export) -> list[FieldMapping]:
     ]
 
 
-def _erased_after(services: Services, exported_at: datetime) -> Erased | None:
-    """Whether a digest was erased after ``exported_at``; ``None`` when nothing was erased."""
+def _erased_after(services: Services, exported_at: datetime) -> dict[Schema, set[bytes]]:
+    """Per schema, the digests erased after ``exported_at`` (empty sets when none)."""
     index = erasures.load_index(services)
-    if not any(index.values()):
-        return None
-
-    def erased(schema: Schema, digest: bytes) -> bool:
-        when = index[schema].get(digest)
-        return when is not None and when > exported_at
-
-    return erased
+    return {s: {d for d, when in index[s].items() if when > exported_at} for s in index}
 
 
 class StagingPartitions:
