@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from shared import connections
 from shared.api.access import EditorCaller, require_use
 from shared.api.errors import ApiError, errors
-from shared.api.export_checks import SNAP_TIMEOUT_S, shown
+from shared.api.export_checks import SNAP_TIMEOUT_S, shown, sign_in_refused
 from shared.api.export_records import check_id
 from shared.api.principal import Principal
 from shared.models import Connection
@@ -102,12 +102,7 @@ def _ask_snap(connection: Connection, call: Callable[[SnapchatClient], T]) -> T:
         client = get_services().snapchat(connection.id).bounded(timeout_s=SNAP_TIMEOUT_S)
         return call(client)
     except SnapchatAuthError as exc:
-        raise ApiError(
-            409,
-            "connection_not_ready",
-            f"connection '{name}': Snapchat refused its sign-in ({shown(exc.message, 300)}); "
-            "sign in with Snapchat again",
-        ) from None
+        raise sign_in_refused(name, exc) from None
     except SnapchatPermissionError:
         raise ApiError(
             409,

@@ -76,6 +76,17 @@ class _Findings:
     warnings: list[str] = field(default_factory=list)
 
 
+def sign_in_refused(connection_name: str, exc: SnapchatAuthError) -> ApiError:
+    """409 ``connection_not_ready``: Snap refused the connection's sign-in (a revoked or
+    expired refresh token); the administrator must sign in with Snapchat again."""
+    return ApiError(
+        409,
+        "connection_not_ready",
+        f"connection '{connection_name}': Snapchat refused its sign-in "
+        f"({shown(exc.message, 300)}); sign in with Snapchat again",
+    )
+
+
 def shown(name: str, limit: int = 100) -> str:
     """A name from model.json or Snap as an error shows it: characters no one types as
     ``U+XXXX``, at most ``limit`` characters."""
@@ -246,12 +257,7 @@ def _check_audience(
         elif export.create_audience is not None:
             _check_ad_account(client, export.create_audience.ad_account_id, name, findings)
     except SnapchatAuthError as exc:
-        raise ApiError(
-            409,
-            "connection_not_ready",
-            f"connection '{name}': Snapchat refused its sign-in ({shown(exc.message, 300)}); "
-            "sign in with Snapchat again",
-        ) from None
+        raise sign_in_refused(name, exc) from None
     except SnapchatError as exc:
         findings.warnings.append(
             f"Snapchat could not be reached ({shown(str(exc), 300)}): the audience was not checked"
