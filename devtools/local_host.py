@@ -21,6 +21,7 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -233,15 +234,39 @@ def function_handlers(services: Services) -> dict[str, Handler]:
     }
 
 
-class TimerThread(threading.Thread):
-    """Calls ``function_app.scheduled_refresh`` on the NCRONTAB schedule (UTC)."""
+#: Where the Functions host records a timer's schedule (``useMonitor``), as
+#: ``shared.diagnostics`` reads it: ``timers/<host id>/<function id>/status`` in this container.
+TIMER_STATUS = "timers/local/Host.Functions.scheduled_refresh/status"
 
-    def __init__(self, schedule: str) -> None:
+
+class TimerThread(threading.Thread):
+    """Calls ``function_app.scheduled_refresh`` on the NCRONTAB schedule (UTC), and records
+    the schedule status (``Last``, ``Next``, ``LastUpdated``) in host storage as the Functions
+    host's ``StorageScheduleMonitor`` does, when ``status_container`` is given."""
+
+    def __init__(self, schedule: str, status_container: Any | None = None) -> None:
         super().__init__(daemon=True)
         from croniter import croniter
 
         self._cron = croniter(schedule, datetime.now(UTC), second_at_beginning=True)
         self._stop = threading.Event()
+        self._status = status_container
+        self._last: datetime | None = None
+
+    def _record(self, due: datetime) -> None:
+        if self._status is None:
+            return
+        status = {
+            "Last": (self._last or datetime.min.replace(tzinfo=UTC)).isoformat(),
+            "Next": due.isoformat(),
+            "LastUpdated": datetime.now(UTC).isoformat(),
+        }
+        try:
+            if not self._status.exists():
+                self._status.create_container()
+            self._status.upload_blob(TIMER_STATUS, json.dumps(status), overwrite=True)
+        except Exception:  # the status is for diagnostics only
+            log.warning("could not record the timer's schedule status", exc_info=True)
 
     def run(self) -> None:
         from azure.functions.timer import TimerRequest
@@ -250,8 +275,10 @@ class TimerThread(threading.Thread):
 
         while not self._stop.is_set():
             due = self._cron.get_next(datetime)
+            self._record(due)
             if self._stop.wait(max(0.0, (due - datetime.now(UTC)).total_seconds())):
                 return
+            self._last = due
             try:
                 function_app.scheduled_refresh(TimerRequest(past_due=False))
             except Exception:
@@ -337,6 +364,10 @@ class WorkerProcesses:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(port: int = 7071, host: str = "127.0.0.1", processes: int | None = None) -> int:
     """Run the API, the queue triggers and the timer until interrupted.
 
@@ -365,13 +396,22 @@ def serve(port: int = 7071, host: str = "127.0.0.1", processes: int | None = Non
     pump = QueuePump(host_queue_service(settings), handlers)
     worker = threading.Thread(target=pump.serve_forever, daemon=True)
     worker.start()
-    timer = TimerThread(settings.require("REFRESH_SCHEDULE"))
+    from shared.diagnostics import HOST_CONTAINER
+    from shared.storage_clients import host_blob_service
+
+    hosts = host_blob_service(settings).get_container_client(HOST_CONTAINER)
+    timer = TimerThread(settings.require("REFRESH_SCHEDULE"), hosts)
     timer.start()
     import function_app
 
     log.info("serving http://%s:%d/api (queues and timer running)", host, port)
+    # uvicorn stops on SIGTERM and then raises the signal again; as KeyboardInterrupt it lets
+    # the block below stop the worker processes instead of leaving them orphaned.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         uvicorn.run(function_app.api, host=host, port=port, log_level="warning")
+    except KeyboardInterrupt:
+        pass
     finally:
         timer.stop()
         pump.stop()

@@ -15,6 +15,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
@@ -119,8 +120,13 @@ def key_vault_check(services: Services) -> Check:
 
 def timer_check(services: Services) -> Check:
     """The host loaded the refresh timer: its schedule status blob exists."""
-    name = f"timer {TIMER_FUNCTION}"
     container = host_blob_service(services.settings).get_container_client(HOST_CONTAINER)
+    return timer_check_in(container)
+
+
+def timer_check_in(container: Any) -> Check:
+    """:func:`timer_check` over the host's container ``container`` (a ``ContainerClient``)."""
+    name = f"timer {TIMER_FUNCTION}"
     try:
         for blob in container.list_blobs(name_starts_with="timers/"):
             parts = blob.name.split("/")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
-from devtools.local_host import worker_process_count
+from devtools.local_host import TimerThread, worker_process_count
+from shared import diagnostics
 from shared.config import Settings
+from shared.services import Services
+from shared.storage_clients import host_blob_service
 
 
 def test_worker_process_count_from_environment_then_local_settings_then_default(
@@ -49,3 +53,20 @@ def test_serve_refuses_to_bind_beyond_loopback() -> None:
 
     with pytest.raises(SystemExit, match="loopback only"):
         serve(port=0, host="0.0.0.0")
+
+
+def test_the_local_timer_records_its_schedule_as_the_host_does(services: Services) -> None:
+    hosts = host_blob_service(services.settings).get_container_client(
+        f"hosts-{services.settings.state_container}"
+    )
+    timer = TimerThread("0 0 3 * * *", hosts)
+    assert diagnostics.timer_check_in(hosts).ok is False
+    timer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not diagnostics.timer_check_in(hosts).ok and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        timer.stop()
+    check = diagnostics.timer_check_in(hosts)
+    assert check.ok and "T03:00:00+00:00" in check.detail

@@ -81,8 +81,43 @@ def two_instances(
             urls.append(f"http://127.0.0.1:{port}")
         yield services, urls
     finally:
+        children = [c for p in processes for c in descendants(p.pid)]
         for process in processes:
-            stop_process(process)
+            stop_process(process)  # SIGTERM, as a host or a supervisor stops it
+        deadline = time.monotonic() + 20
+        while any(alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [c for c in children if alive(c)]
+        for pid in left:
+            os.kill(pid, 9)
+        assert left == [], "worker processes outlived their instance"
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [child for child, ppid in parents.items() if ppid == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _start(url: str, export_id: str) -> str:
