@@ -1,4 +1,4 @@
-# Snap audience sync: developer commands. Two matter to a new user: `make demo` and `make test`.
+# Snap audience sync: developer commands. A new user needs `make serve`, `make demo` and `make test`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -63,8 +63,9 @@ bench: deps
 	$(PY) benchmarks/run.py --sizes 1000000,10000000
 
 ## make bench-small: the same benchmark at 50,000 profiles (CI runs it so it cannot rot).
+BENCH_SMALL_OUT ?= benchmarks/results-small.md
 bench-small: deps
-	$(PY) benchmarks/run.py --sizes 50000 --out benchmarks/results-small.md
+	$(PY) benchmarks/run.py --sizes 50000 --out $(BENCH_SMALL_OUT)
 
 ## make serve: Azurite, the Snap sandbox, a sample export and the app with its console, in one
 ## terminal (prints the console URL; Ctrl-C stops everything).

@@ -19,6 +19,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from devtools import cdm_model
@@ -202,3 +203,36 @@ def write_sample_folder(
     document = cdm_model.model_json(prefix.rsplit("/", 1)[-1], entities, indent=2)
     container.upload_blob(f"{prefix}/model.json", document, overwrite=True)
     return truths
+
+
+class _Directory:
+    """A local folder with the ``upload_blob`` of a ``ContainerClient`` (blob names become
+    paths below ``root``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def upload_blob(self, name: str, data: bytes, overwrite: bool = False) -> None:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not overwrite:
+            raise FileExistsError(path)
+        path.write_bytes(data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m devtools.sample_export DIR``: write the sample export folder (the one
+    ``make serve`` puts into Azurite) below ``DIR``, for ``python -m shared dry-run``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m devtools.sample_export")
+    parser.add_argument("directory", help="where to write it (created if missing)")
+    args = parser.parse_args(argv)
+    root = Path(args.directory)
+    write_sample_folder(_Directory(root))
+    print(root / SAMPLE_PREFIX)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

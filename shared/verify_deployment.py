@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -127,7 +128,10 @@ def check_deployment(
         ),
     ]
     if token is None:
-        reason = "no token: pass --token-env NAME or sign in with `az login`"
+        reason = (
+            "no token: pass --token-env NAME, or --client-id with the Azure CLI installed and "
+            "signed in (`az login`)"
+        )
         lines.append(Line(SKIP, "OAuth callback path", reason))
         lines.append(Line(SKIP, "diagnostics from inside the app", reason))
         return lines
@@ -159,14 +163,20 @@ def check_deployment(
 
 
 def cli_token(client_id: str) -> str | None:
-    """An access token for ``api://<client_id>`` from the Azure CLI login, or None."""
+    """An access token for ``api://<client_id>`` from the Azure CLI login, or None (the
+    credential's own warning is kept out of the report: :func:`main` says what to do)."""
     from azure.core.exceptions import ClientAuthenticationError
     from azure.identity import AzureCliCredential, CredentialUnavailableError
 
+    quiet = logging.getLogger("azure.identity")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
         return AzureCliCredential().get_token(f"api://{client_id}/.default").token
     except (ClientAuthenticationError, CredentialUnavailableError):
         return None
+    finally:
+        quiet.setLevel(level)
 
 
 def print_report(lines: list[Line], out: TextIO | None = None) -> int:
@@ -178,9 +188,15 @@ def print_report(lines: list[Line], out: TextIO | None = None) -> int:
         remedy = _remedy(line.name) if line.outcome == FAIL else None
         if remedy:
             print(f"      what to do: {remedy}", file=out)
-    if any(line.outcome == FAIL for line in lines):
+    counts = {o: sum(1 for line in lines if line.outcome == o) for o in (PASS, FAIL, SKIP)}
+    print(
+        f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIP]} skipped"
+        + ("" if counts[FAIL] else (": the deployment checks out" if not counts[SKIP] else "")),
+        file=out,
+    )
+    if counts[FAIL]:
         return 1
-    return 2 if any(line.outcome == SKIP for line in lines) else 0
+    return 2 if counts[SKIP] else 0
 
 
 def main(

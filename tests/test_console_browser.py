@@ -196,6 +196,23 @@ def test_the_seed_flow_by_clicks_fills_the_snapchat_audience(
     assert errors == []
 
 
+def test_a_retention_that_is_not_a_whole_number_is_refused_not_rounded(
+    console: LiveConsole, page: Page, sandbox: SnapSandbox
+) -> None:
+    _write_export(console.services, PEOPLE, "2026/11/28/0300")
+    seed_connection(console.services, sandbox)
+    page.goto(console.page_url("/api/console/exports/new"))
+    page.get_by_label("Display name").fill("Retention check")
+    page.get_by_label("Create a new audience").check()
+    page.get_by_label("Audience name").fill("New audience")
+    page.get_by_label("Retention in days").fill("1.5")
+    page.get_by_label("HighValue").check()
+    page.get_by_label("Email", exact=True).select_option("Email")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".field-error", has_text="A whole number of days")).to_be_visible()
+    assert not list(console.services.state.names("exports/"))  # nothing saved
+
+
 def _connections(console: LiveConsole) -> list[str]:
     return [
         layout.step_item(name) for name in console.services.state.names(layout.CONNECTIONS_PREFIX)

@@ -88,6 +88,7 @@ def test_a_complete_deployment_passes_every_line(
         set_services(None)
     lines = report.splitlines()
     assert status == 0, report
+    assert lines.pop() == "14 passed, 0 failed, 0 skipped: the deployment checks out"
     assert len(lines) == 14, report
     assert all(line.startswith("PASS") for line in lines), report
     names = [line.split(":")[0][6:] for line in lines]
@@ -151,7 +152,8 @@ def test_without_a_token_only_the_outside_checks_run(
     finally:
         set_services(None)
     assert status == 2
-    assert [line[:4] for line in report.splitlines()] == ["PASS", "PASS", "SKIP", "SKIP"]
+    assert [line[:4] for line in report.splitlines()[:-1]] == ["PASS", "PASS", "SKIP", "SKIP"]
+    assert report.splitlines()[-1] == "2 passed, 0 failed, 2 skipped"
     assert "from the app (token required)" in report
 
 

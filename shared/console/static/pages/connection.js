@@ -56,7 +56,7 @@ async function renderNew(ctx) {
     add(ctx.main, message("error", "Only administrators add connections", null));
     return;
   }
-  const name = h("input", { type: "text", name: "display_name", autocomplete: "off", maxlength: 200 });
+  const name = h("input", { type: "text", name: "display_name", autocomplete: "off", maxlength: 256 });
   const agree = h("input", { type: "checkbox", id: "privacy-agree", name: "privacy_consent" });
   const privacyId = "privacy-text";
   agree.setAttribute("aria-describedby", privacyId);
@@ -174,7 +174,7 @@ async function renderExisting(ctx, id) {
     exportUserButton.disabled = true;
     try {
       await post(`/api/connections/${connection.id}/export-user`);
-      ctx.flash("success", "You are the export user", "Select Save to finish.");
+      ctx.flash("success", "You are the export user", "The connection is ready: exports can use it now.");
       ctx.go(returnTo);
     } catch (error) {
       exportUserButton.disabled = false;
@@ -206,7 +206,7 @@ async function renderExisting(ctx, id) {
       exportUserButton,
     ),
   );
-  const name = h("input", { type: "text", name: "display_name", value: connection.display_name, autocomplete: "off", maxlength: 200 });
+  const name = h("input", { type: "text", name: "display_name", value: connection.display_name, autocomplete: "off", maxlength: 256 });
   const actions = h("div", { class: "form-errors", "aria-live": "assertive" });
   const form = h(
     "form",

@@ -52,7 +52,7 @@ export async function render(ctx) {
   const form = h("form", { novalidate: true });
   const errors = h("div", { class: "form-errors", "aria-live": "assertive" });
   const connection = select("connection_id", "Choose a connection");
-  const displayName = h("input", { type: "text", name: "display_name", autocomplete: "off", maxlength: 200 });
+  const displayName = h("input", { type: "text", name: "display_name", autocomplete: "off", maxlength: 256 });
   const adAccount = select("ad_account", "Choose an ad account");
   const audience = select("audience_id", "Choose an audience");
   const newName = h("input", { type: "text", name: "audience_name", autocomplete: "off", maxlength: 375 });
@@ -426,7 +426,8 @@ export async function render(ctx) {
     if (radioValue(form, "audience_mode") === "new") {
       result.create_audience = {
         name: newName.value.trim(),
-        retention_in_days: Number.parseInt(retention.value, 10),
+        // Number, not parseInt: "1.5" must be refused as it is, never sent as 1.
+        retention_in_days: retention.value.trim() === "" ? Number.NaN : Number(retention.value),
         ad_account_id: adAccount.value || null,
         ...(description.value.trim() ? { description: description.value.trim() } : {}),
       };
@@ -449,7 +450,9 @@ export async function render(ctx) {
     if (data.create_audience) {
       if (!data.create_audience.name) problems.push([newName, "Give the new audience a name."]);
       const days = data.create_audience.retention_in_days;
-      if (!(days >= 1 && days <= LIFETIME)) problems.push([retention, `A number of days from 1 to ${LIFETIME}.`]);
+      if (!(Number.isInteger(days) && days >= 1 && days <= LIFETIME)) {
+        problems.push([retention, `A whole number of days from 1 to ${LIFETIME}.`]);
+      }
     } else if (!data.audience_id) {
       problems.push([audience, "Choose an audience, or choose Create a new audience."]);
     }
