@@ -110,6 +110,20 @@ def _checker(
     return check
 
 
+def _not_blank(what: str) -> Callable[[Any], Any]:
+    """A check that ``value`` holds more than whitespace. ``StringConstraints`` checks
+    ``min_length`` before it strips (pydantic 2.14), so ``" "`` would pass as ``""``."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise PydanticCustomError(
+                "name_blank", "{what} may not be empty or blank", {"what": what}
+            )
+        return value
+
+    return check
+
+
 @functools.lru_cache(maxsize=4)
 def _excluded_bmp_class(categories: frozenset[str], also: frozenset[str]) -> str:
     """A regular-expression character class body (``\\u0000-\\u001f...``) of the Basic
@@ -147,6 +161,7 @@ def _not_a_dot_segment(value: Any) -> Any:
 #: A Customer Insights segment (output table) name: an entity of the export's model.json.
 SegmentName = Annotated[
     str,
+    BeforeValidator(_not_blank("a segment name")),
     BeforeValidator(_not_a_dot_segment),
     BeforeValidator(_checker("a segment name", CDM_NAME_EXCLUDED)),
     StringConstraints(
@@ -162,6 +177,7 @@ SegmentName = Annotated[
 #: An attribute (column) name of a segment, as in model.json.
 AttributeName = Annotated[
     str,
+    BeforeValidator(_not_blank("a column name")),
     BeforeValidator(_checker("a column name", CDM_NAME_EXCLUDED)),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=ATTRIBUTE_NAME_MAX),
     _documented(
@@ -186,6 +202,7 @@ ExportPrefix = Annotated[
 #: A name people type (connections and exports).
 DisplayName = Annotated[
     str,
+    BeforeValidator(_not_blank("a display name")),
     BeforeValidator(_checker("a display name", TEXT_EXCLUDED, BIDI_CONTROLS)),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=DISPLAY_NAME_MAX),
     _documented(
@@ -198,6 +215,7 @@ DisplayName = Annotated[
 #: The name of an audience the app creates in Snapchat (Snap: at most 375 characters).
 AudienceName = Annotated[
     str,
+    BeforeValidator(_not_blank("an audience name")),
     BeforeValidator(_checker("an audience name", TEXT_EXCLUDED, BIDI_CONTROLS)),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=AUDIENCE_NAME_MAX),
     _documented(
