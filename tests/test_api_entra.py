@@ -4,6 +4,7 @@ Azure."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -47,6 +48,10 @@ def entra_services(settings: Settings, entra: EntraDouble) -> Iterator[Services]
         yield built
     finally:
         set_services(None)
+
+
+def base64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -126,6 +131,29 @@ def test_unsigned_and_malformed_tokens_are_refused(
     garbage = api_client().get("/api/connections", headers=bearer("not.a.jwt"))
     assert garbage.status_code == 401
     assert "not a JSON Web Token" in garbage.json()["error"]["message"]
+
+
+def test_a_token_header_pyjwt_refuses_is_401_not_500(entra_services: Services) -> None:
+    # A header with a kid that is not a string: PyJWT raises InvalidTokenError, not its
+    # subclass DecodeError (this answered 500 with a stack trace).
+    for kid in ("[1]", "{}", "null"):
+        header = base64url(f'{{"alg":"RS256","kid":{kid}}}'.encode())
+        token = f"{header}.{base64url(b'{}')}.AA"
+        answer = api_client().get("/api/me", headers=bearer(token))
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["error"]["code"] == "unauthenticated", answer.text
+
+
+def test_role_values_that_are_not_strings_are_ignored(
+    entra_services: Services, entra: EntraDouble
+) -> None:
+    # A roles list holding lists or objects gave a 500 (unhashable); such values name no role.
+    odd = entra.token(roles=[["Admin"], {"Admin": 1}, "Viewer"])
+    me = api_client().get("/api/me", headers=bearer(odd))
+    assert me.status_code == 200, me.text
+    assert me.json()["roles"] == ["Viewer"]
+    none = entra.token(roles=[["Admin"]])
+    assert api_client().get("/api/exports", headers=bearer(none)).status_code == 403
 
 
 def test_a_token_without_app_roles_is_forbidden(

@@ -119,7 +119,7 @@ def verify_token(token: str, config: EntraConfig) -> dict[str, Any]:
     """
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.DecodeError:
+    except jwt.InvalidTokenError:  # DecodeError, or a header PyJWT refuses (a kid not a string)
         raise InvalidToken("the token is not a JSON Web Token") from None
     if header.get("alg") != "RS256" or not header.get("kid"):
         raise InvalidToken("the token is not signed with a key of Microsoft Entra ID (RS256)")

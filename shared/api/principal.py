@@ -88,7 +88,9 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     return Principal(
         id=caller_id,
         name=name,
-        roles=frozenset(Role(v) for v in values if v in Role._value2member_map_),
+        roles=frozenset(
+            Role(v) for v in values if isinstance(v, str) and v in Role._value2member_map_
+        ),
     )
 
 
