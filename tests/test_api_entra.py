@@ -5,14 +5,17 @@ Azure."""
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.snap_sandbox import SnapSandbox
 from shared.config import ConfigError, Settings, refuse_local_auth_in_azure
@@ -48,6 +51,12 @@ def entra_services(settings: Settings, entra: EntraDouble) -> Iterator[Services]
         yield built
     finally:
         set_services(None)
+
+
+@functools.cache
+def new_key_once() -> rsa.RSAPrivateKey:
+    """One key the tenant does not publish (RSA keys take a while to make)."""
+    return new_key()
 
 
 def base64url(data: bytes) -> str:
@@ -154,6 +163,21 @@ def test_role_values_that_are_not_strings_are_ignored(
     assert me.json()["roles"] == ["Viewer"]
     none = entra.token(roles=[["Admin"]])
     assert api_client().get("/api/exports", headers=bearer(none)).status_code == 403
+
+
+def test_made_up_key_ids_do_not_make_the_app_fetch_keys_each_time(
+    entra_services: Services, entra: EntraDouble
+) -> None:
+    # Every forged token with an unknown kid used to make PyJWKClient fetch the tenant's
+    # keys again (PyJWT 2.10): a request flood became a flood on the key endpoint.
+    assert api_client().get("/api/me", headers=bearer(entra.token("Admin"))).status_code == 200
+    before = entra.requests
+    for _ in range(20):
+        forged = entra.token("Admin", key=new_key_once(), kid=uuid.uuid4().hex)
+        answer = api_client().get("/api/me", headers=bearer(forged))
+        assert answer.status_code == 401
+        assert "does not publish" in answer.json()["error"]["message"]
+    assert entra.requests - before <= 1
 
 
 def test_a_token_without_app_roles_is_forbidden(

@@ -41,6 +41,11 @@ KEYS_TIMEOUT_S = 10
 #: Seconds the tenant's keys are cached before they are fetched again (a token signed by a key
 #: not in the cache makes PyJWT fetch at once; Entra rolls keys over days, not minutes).
 KEYS_LIFESPAN_S = 3600
+#: Seconds between two fetches that a token with an unknown key id may force: without it,
+#: every forged token with a made-up ``kid`` made the app fetch the tenant's keys again
+#: (PyJWT before 2.15; ``cooldown_duration`` of ``PyJWKClient``,
+#: https://github.com/jpadilla/pyjwt/blob/2.15.1/jwt/jwks_client.py).
+KEYS_REFRESH_COOLDOWN_S = 30
 #: Headers a token may arrive in, in the order they are tried.
 BEARER = "Authorization"
 TOKEN_STORE_HEADERS = ("X-MS-TOKEN-AAD-ID-TOKEN", "X-MS-TOKEN-AAD-ACCESS-TOKEN")
@@ -105,7 +110,11 @@ def _key_set(url: str) -> jwt.PyJWKClient:
         client = _key_sets.get(url)
         if client is None:
             client = jwt.PyJWKClient(
-                url, cache_keys=True, lifespan=KEYS_LIFESPAN_S, timeout=KEYS_TIMEOUT_S
+                url,
+                cache_keys=True,
+                lifespan=KEYS_LIFESPAN_S,
+                timeout=KEYS_TIMEOUT_S,
+                cooldown_duration=KEYS_REFRESH_COOLDOWN_S,
             )
             _key_sets[url] = client
         return client
