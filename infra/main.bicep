@@ -89,6 +89,9 @@ param exportsStorageAccountResourceGroup string = ''
 @description('EXPORTS_CONTAINER. In an existing account the container must already exist.')
 param exportsContainerName string = 'customer-insights'
 
+@description('EXPORTS_OTHER_CONTAINERS: other containers of the exports account that an export may name (each must exist; the app may read each). Empty: only exportsContainerName.')
+param exportsOtherContainerNames array = []
+
 @description('EXPORTS_PREFIX: folder of the exports inside the container ("" for the root).')
 param exportsPrefix string = ''
 
@@ -287,6 +290,7 @@ module exportsAccess 'app/exports-access.bicep' = {
   params: {
     storageAccountName: exportsAccountName
     containerName: exportsContainerName
+    otherContainerNames: exportsOtherContainerNames
     principalId: identity.outputs.principalId
   }
   dependsOn: [
@@ -316,6 +320,7 @@ module functionApp 'app/function-app.bicep' = {
     stagingContainerName: stagingContainerName
     exportsAccountUrl: exportsAccess.outputs.blobEndpoint
     exportsContainerName: exportsContainerName
+    exportsOtherContainers: join(exportsOtherContainerNames, ',')
     exportsPrefix: exportsPrefix
     refreshSchedule: refreshSchedule
     defaultPhoneRegion: defaultPhoneRegion

@@ -20,6 +20,8 @@ param exportsStorageAccountName = readEnvironmentVariable('EXPORTS_STORAGE_ACCOU
 param exportsStorageAccountResourceGroup = readEnvironmentVariable('EXPORTS_RESOURCE_GROUP', '')
 param exportsContainerName = readEnvironmentVariable('EXPORTS_CONTAINER', 'customer-insights')
 param exportsPrefix = readEnvironmentVariable('EXPORTS_PREFIX', '')
+// Other containers of that account an export may name (comma-separated; none by default).
+param exportsOtherContainerNames = empty(readEnvironmentVariable('EXPORTS_OTHER_CONTAINERS', '')) ? [] : split(readEnvironmentVariable('EXPORTS_OTHER_CONTAINERS', ''), ',')
 
 // Scale: Snap allows about 10 requests/s per access token and 20 per app. Every process of
 // every instance of every scale group reserves its Snap send times in one schedule in host

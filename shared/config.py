@@ -36,6 +36,9 @@ APP_SETTINGS: dict[str, str | None] = {
     "EXPORTS_ACCOUNT_URL": None,
     "EXPORTS_CONNECTION_STRING": None,
     "EXPORTS_CONTAINER": "customer-insights",
+    # Other containers of the exports account an export's source may name (comma-separated;
+    # none by default): the app's identity may read more of the account than exports.
+    "EXPORTS_OTHER_CONTAINERS": "",
     "EXPORTS_PREFIX": "",
     # Schedules and data rules.
     "REFRESH_SCHEDULE": "0 0 3 * * *",
@@ -252,6 +255,18 @@ class Settings:
     @property
     def staging_container(self) -> str:
         return self.require("STAGING_CONTAINER")
+
+    @property
+    def exports_containers(self) -> tuple[str, ...]:
+        """The containers an export may read: ``EXPORTS_CONTAINER``, then each of
+        ``EXPORTS_OTHER_CONTAINERS`` (comma-separated), never this app's state or staging
+        container. In the default deployment the exports live in host storage, where the
+        app's identity may read every container (the Functions host's secrets and deployment
+        packages too), so a saved export may name only these."""
+        names = [self.get("EXPORTS_CONTAINER") or ""]
+        names += (self.get("EXPORTS_OTHER_CONTAINERS") or "").split(",")
+        own = (self.state_container, self.staging_container)
+        return tuple(dict.fromkeys(n.strip() for n in names if n.strip() and n.strip() not in own))
 
     @property
     def default_phone_region(self) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from shared import layout
 from shared.cdm_export import ExportStore
 from shared.config import Settings, get_settings
+from shared.csv_source import SourceError
 from shared.queues import StorageQueueSender
 from shared.secrets import SecretStore, refresh_token_secret_name, secret_store
 from shared.snapchat import AccessTokenCache, RefreshTokenStore, SnapchatClient, SnapOAuth
@@ -39,8 +40,16 @@ class Services:
 
     def exports_store(self, container: str | None = None, *, quick: bool = False) -> ExportStore:
         """Read access to the Customer Insights export container (``quick``: one attempt
-        per call with bounded waits, for checks an HTTP request waits for)."""
+        per call with bounded waits, for checks an HTTP request waits for).
+
+        Raises :class:`~shared.csv_source.SourceError` for a container that is not among
+        :attr:`~shared.config.Settings.exports_containers`."""
         name = container or self.settings.require("EXPORTS_CONTAINER")
+        if name not in self.settings.exports_containers:
+            raise SourceError(
+                f"container '{name}' is not one this app reads exports from "
+                "(EXPORTS_CONTAINER, EXPORTS_OTHER_CONTAINERS)"
+            )
         service = exports_blob_service(self.settings, quick=quick)
         return BlobExportStore(service.get_container_client(name))
 

@@ -89,6 +89,7 @@ def settings(storage_connection_string: str, sandbox: SnapSandbox, tmp_path: Pat
         "STATE_CONTAINER": f"state-{tag}",
         "STAGING_CONTAINER": f"staging-{tag}",
         "EXPORTS_CONTAINER": f"exports-{tag}",
+        "EXPORTS_OTHER_CONTAINERS": f"other-{tag},elsewhere,nosuch",
         "EXPORTS_PREFIX": "CustomerInsights_00000000-0000-0000-0000-000000000001/BlobExport",
         "SNAPCHAT_API_URL": sandbox.url,
         "SNAPCHAT_ACCOUNTS_URL": sandbox.url,

@@ -143,7 +143,7 @@ def test_an_export_folder_without_model_json_or_container_is_refused(
     services: Services, connection_id: str, audience: str
 ) -> None:
     client = api_client()
-    container = f"ci-{uuid.uuid4().hex[:12]}"
+    container = services.settings.exports_containers[1]  # other-<tag>
     body = export_body(connection_id, audience, source={"container": container, "prefix": "CI/X"})
     message = refused(client.post("/api/exports", json=body, headers=ADMIN), ["source.container"])
     assert f"container '{container}' does not exist" in message

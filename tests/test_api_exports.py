@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -43,7 +42,7 @@ def audience(sandbox: SnapSandbox, ad_account_id: str) -> str:
 
 def test_saving_an_export_does_not_run_it(services: Services, connection_id: str) -> None:
     client = api_client()
-    container = f"ci-{uuid.uuid4().hex[:12]}"
+    container = services.settings.exports_containers[1]  # other-<tag>
     export_folder(services, container=container, prefix="CI/BlobExport")
     body = export_body(
         connection_id,
@@ -86,7 +85,7 @@ def test_saving_an_export_does_not_run_it(services: Services, connection_id: str
         ({"connection_id": "../x"}, ["connection_id"]),
         ({"segments": ["HighValue", "HighValue"]}, ["segments"]),
         ({"source": {"container": "Bad_Name"}}, ["source.container"]),
-        ({"source": {"container": "ci-exports", "prefix": "a/../b"}}, ["source.prefix"]),
+        ({"source": {"container": "elsewhere", "prefix": "a/../b"}}, ["source.prefix"]),
         (
             {"audience_id": None, "create_audience": {"name": "A", "ad_account_id": "../x"}},
             ["create_audience.ad_account_id"],
@@ -262,3 +261,28 @@ def test_the_source_is_never_a_container_of_this_app(
         headers=ADMIN,
     )
     assert patched.status_code == 422
+
+
+def test_the_source_is_one_of_the_exports_containers_the_app_is_told_of(
+    services: Services, connection_id: str, audience: str
+) -> None:
+    # The app's identity may read every container of host storage (where the exports live by
+    # default): the Functions host's secrets, deployment packages, another instance's exports.
+    # A saved export and the folder browser name only EXPORTS_CONTAINER and
+    # EXPORTS_OTHER_CONTAINERS; nothing else is even looked up (no existence oracle).
+    client = api_client()
+    allowed = services.settings.exports_containers
+    assert allowed[0] == services.settings.get("EXPORTS_CONTAINER")
+    for container in ("azure-webjobs-secrets", "azure-webjobs-hosts", "app-package-abc"):
+        body = export_body(connection_id, audience, source={"container": container, "prefix": ""})
+        answer = client.post("/api/exports", json=body, headers=ADMIN)
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["error"]
+        assert error["fields"] == ["source.container"]
+        assert "not an exports container of this app" in error["message"]
+        assert all(f"'{name}'" in error["message"] for name in allowed)
+        for url in ("/api/export-folders", "/api/export-folders/segments"):
+            browsed = client.get(url, params={"container": container}, headers=CONTRIBUTOR)
+            assert browsed.status_code == 422, browsed.text
+            assert browsed.json()["error"]["fields"] == ["container"]
+    assert list(services.state.names("exports/")) == []

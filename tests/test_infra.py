@@ -711,6 +711,9 @@ def role_assignments(infra: Infra) -> Iterator[tuple[Resource, str | None, Resou
         props = res.body.get("properties") or {}
         guid = role_guid(res.file, props.get("roleDefinitionId"))
         scope = res.body.get("scope")
+        operator = scope.get("operator", {}) if isinstance(scope, dict) else {}
+        if operator.get("type") == "index_accessor":  # one of a looped resource: symbol[i]
+            scope = operator["operands"]["operand_1"]
         target = res.file.resource(scope) if isinstance(scope, str) else None
         yield res, guid, target
 

@@ -337,7 +337,7 @@ def test_the_checks_see_every_site_config_property_and_app_setting(infra: Infra)
     ]
     names = [name for _, name in app_setting_names(infra, problems)]
     assert problems == []
-    assert len(names) == len(set(names)) == 31  # 27 + the four ENTRA_* settings
+    assert len(names) == len(set(names)) == 32  # 28 + the four ENTRA_* settings
     assert {"AzureWebJobsStorage__accountName", "SNAPCHAT_CLIENT_SECRET", "PUBLIC_BASE_URL"} < set(
         names
     )

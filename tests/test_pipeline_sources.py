@@ -14,12 +14,13 @@ from devtools.local_host import QueuePump
 from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.identifiers import Schema
-from shared.models import Export
+from shared.models import Export, ExportSource
 from shared.pipeline import diff, read
 from shared.pipeline.messages import UploadMessage
 from shared.queues import MAX_MESSAGE_BYTES, MessageTooLarge, encode
 from shared.services import Services
 from shared.snapchat.client import SnapchatClient
+from shared.storage_clients import exports_blob_service
 from tests.support import (
     ADMIN,
     PREFIX,
@@ -481,3 +482,32 @@ def test_queue_messages_stay_small() -> None:
     assert len(text) < MAX_MESSAGE_BYTES / 8
     with pytest.raises(MessageTooLarge):
         encode(UploadMessage("r" * 40, 1, Schema.EMAIL, "add", ranges * 20))
+
+
+def test_a_saved_export_naming_a_container_the_app_does_not_read_fails_its_run(
+    services: Services, sandbox: SnapSandbox, pump: QueuePump, ad_account_id: str
+) -> None:
+    # In the default deployment the exports live in host storage, where the app's identity
+    # reads every container (the host's secrets and deployment packages too). An export saved
+    # before the allow-list (or written to the state directly) must not read another one.
+    secrets = "azure-webjobs-secrets"
+    container = exports_blob_service(services.settings).get_container_client(secrets)
+    if not container.exists():
+        container.create_container()
+    write_ci_export(container, "HighValue", [[person(1)]])
+    connection = seed_connection(services, sandbox)
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Elsewhere")
+    export_id = seed_export(
+        services,
+        connection,
+        audience,
+        source=ExportSource(container=secrets, prefix=PREFIX),
+    )
+    view = run_to_end(services, pump, export_id)
+    assert (view["status"], view["error"]["code"]) == ("failed", "source_unusable")
+    assert (
+        f"container '{secrets}' is not one this app reads exports from"
+        in (view["error"]["message"])
+    )
+    assert not any(sandbox.members(audience).values())
+    assert not [r for r in sandbox.requests() if r["path"].endswith("/users")]

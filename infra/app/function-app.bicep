@@ -72,6 +72,9 @@ param exportsAccountUrl string
 @description('EXPORTS_CONTAINER')
 param exportsContainerName string
 
+@description('EXPORTS_OTHER_CONTAINERS: comma-separated, may be empty.')
+param exportsOtherContainers string
+
 @description('EXPORTS_PREFIX')
 param exportsPrefix string
 
@@ -220,6 +223,7 @@ var appSettings = union({
   // Customer Insights exports.
   EXPORTS_ACCOUNT_URL: exportsAccountUrl
   EXPORTS_CONTAINER: exportsContainerName
+  EXPORTS_OTHER_CONTAINERS: exportsOtherContainers
   EXPORTS_PREFIX: exportsPrefix
   // Data rules.
   DEFAULT_PHONE_REGION: defaultPhoneRegion

@@ -25,7 +25,11 @@ from shared import export_folders
 from shared.api.access import EditorCaller
 from shared.api.errors import ApiError, errors, field_error
 from shared.api.export_checks import shown
-from shared.api.export_records import is_export_prefix, is_exports_container
+from shared.api.export_records import (
+    is_export_prefix,
+    is_exports_container,
+    not_an_exports_container,
+)
 from shared.api.names import ExportPrefix
 from shared.cdm_export import ContainerNotFound, model_json_name
 from shared.csv_source import SourceError
@@ -80,7 +84,7 @@ def _container(services: Services, container: str | None) -> str:
     if not name:
         raise field_error(["container"], "container: give one (EXPORTS_CONTAINER is not set)")
     if not is_exports_container(services, name):
-        raise field_error(["container"], "container: not an exports container")
+        raise field_error(["container"], f"container: {not_an_exports_container(services)}")
     return name
 
 

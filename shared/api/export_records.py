@@ -118,11 +118,19 @@ def _check_audience_free(
 
 def is_exports_container(services: Services, container: str) -> bool:
     """Whether ``container`` may be read as a Customer Insights exports container: a valid
-    Azure container name that is neither this app's state nor its staging container."""
-    settings = services.settings
-    return bool(_CONTAINER.fullmatch(container)) and container not in (
-        settings.state_container,
-        settings.staging_container,
+    Azure container name among ``EXPORTS_CONTAINER`` and ``EXPORTS_OTHER_CONTAINERS``
+    (:attr:`~shared.config.Settings.exports_containers`)."""
+    return bool(_CONTAINER.fullmatch(container)) and (
+        container in services.settings.exports_containers
+    )
+
+
+def not_an_exports_container(services: Services) -> str:
+    """Why a container is refused, naming the ones this app reads (names, not secrets)."""
+    allowed = ", ".join(f"'{c}'" for c in services.settings.exports_containers) or "none"
+    return (
+        f"not an exports container of this app (it reads {allowed}: EXPORTS_CONTAINER and "
+        "EXPORTS_OTHER_CONTAINERS)"
     )
 
 
@@ -138,7 +146,9 @@ def _check_places(services: Services, given: dict[str, Any]) -> None:
     source = given.get("source")
     if source:
         if not is_exports_container(services, str(source.get("container", ""))):
-            raise field_error(["source.container"], "source.container: not an exports container")
+            raise field_error(
+                ["source.container"], f"source.container: {not_an_exports_container(services)}"
+            )
         if not is_export_prefix(str(source.get("prefix") or "")):
             raise field_error(["source.prefix"], "source.prefix: no '.', '..' or leading '/'")
     account = (given.get("create_audience") or {}).get("ad_account_id")

@@ -129,8 +129,8 @@ def _sources(services: Services, export: Export) -> list[SegmentExport]:
     """The newest complete export folder of each of the export's segments."""
     container = export.source.container if export.source else None
     prefix = export.source.prefix if export.source else services.settings.get("EXPORTS_PREFIX")
-    store = services.exports_store(container)
     try:
+        store = services.exports_store(container)
         return [resolve_segment(store, prefix or "", segment) for segment in export.segments]
     except SourceError as exc:
         raise RunFailed("source_unusable", f"export '{export.display_name}': {exc}") from None

@@ -57,10 +57,10 @@ def _read(services: Services, run: Run, part: int) -> dict[str, Any]:
         delimiter=info["delimiter"],
     )
     container = export.source.container if export.source else None
-    store = services.exports_store(container)
     exported_at = datetime.fromisoformat(info["exported_at"])
     started = time.perf_counter()
     try:
+        store = services.exports_store(container)
         read = native_reader.read_part(
             lambda: store.open(csv.name),
             csv,
