@@ -213,6 +213,60 @@ def test_a_retention_that_is_not_a_whole_number_is_refused_not_rounded(
     assert not list(console.services.state.names("exports/"))  # nothing saved
 
 
+def test_editing_the_segments_keeps_the_fields_chosen_for_data_matching(
+    console: LiveConsole, page: Page, sandbox: SnapSandbox, ad_account_id: str
+) -> None:
+    # Unticking the last segment emptied the field lists, and ticking one again "kept" the
+    # emptied values: Save sent no phone and no mobile ad id, and the next run wanted to remove
+    # every phone and device from the audience.
+    services = console.services
+    rows = [person(i) for i in range(4)]
+    email_only = headerless_entity(
+        "EmailOnly", ("CustomerId", "Email"), ["https://x.invalid/e.csv"]
+    )
+    lapsed = headerless_entity("Lapsed", COLUMNS, ["https://x.invalid/c/Lapsed_1.csv"])
+    write_ci_export(
+        exports_container(services), "HighValue", [rows], extra_entities=[lapsed, email_only]
+    )
+    connection_id = seed_connection(services, sandbox)
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Keep fields")
+    export_id = seed_export(services, connection_id, audience)
+
+    def saved() -> dict[str, Any]:
+        return dict(services.state.get(layout.export(export_id))["data_matching"])
+
+    page.goto(console.page_url(f"/api/console/exports/{export_id}/edit"))
+    phone = page.get_by_label("Phone (optional)")
+    device = page.get_by_label("Mobile ad id (optional)")
+    expect(phone).to_have_value("Phone")
+    page.get_by_label("HighValue").uncheck()
+    expect(phone).to_have_value("")  # no segment: no fields to show
+    page.get_by_label("Lapsed").check()
+    expect(phone).to_have_value("Phone")
+    expect(device).to_have_value("MobileAdId")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(console.page_url(f"/api/console/exports/{export_id}"))
+    after = services.state.get(layout.export(export_id))
+    assert after["segments"] == ["Lapsed"]
+    assert saved() == {"email": "Email", "phone": "Phone", "mobile_ad_id": "MobileAdId"}
+
+    # A segment without the chosen fields: Save says so instead of dropping them.
+    page.goto(console.page_url(f"/api/console/exports/{export_id}/edit"))
+    page.get_by_label("Lapsed").uncheck()
+    page.get_by_label("EmailOnly").check()
+    page.get_by_role("button", name="Save").click()
+    expect(
+        page.locator(".field-error", has_text="Phone is not a field of the chosen segments")
+    ).to_be_visible()
+    expect(page.locator(".field-error", has_text="MobileAdId is not a field")).to_be_visible()
+    assert services.state.get(layout.export(export_id))["segments"] == ["Lapsed"]
+    phone.select_option("")  # None: the user stops matching phones on purpose
+    device.select_option("")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(console.page_url(f"/api/console/exports/{export_id}"))
+    assert saved() == {"email": "Email", "phone": None, "mobile_ad_id": None}
+
+
 def _connections(console: LiveConsole) -> list[str]:
     return [
         layout.step_item(name) for name in console.services.state.names(layout.CONNECTIONS_PREFIX)

@@ -192,25 +192,41 @@ export async function render(ctx) {
     return picked[0].attributes.filter((a) => picked.every((s) => s.attributes.includes(a)));
   }
 
+  // The fields the user chose (or the saved export holds), remembered apart from the lists:
+  // unticking every segment or reloading the folder empties the lists for a moment, and a
+  // field must not be lost with them (a saved export would silently stop matching phones).
+  const matching = { email: "", phone: "", mobile_ad_id: "" };
+  const matchingControls = [["email", email], ["phone", phone], ["mobile_ad_id", maid]];
+  for (const [key, control] of matchingControls) {
+    control.addEventListener("change", () => {
+      matching[key] = control.value;
+      fieldError(control, null);
+    });
+  }
+
   function fillFields(initial) {
+    if (initial) for (const [key] of matchingControls) matching[key] = initial[key] || "";
     const attributes = attributesOfChosen();
-    const keep = {
-      email: initial ? initial.email : email.value,
-      phone: initial ? initial.phone : phone.value,
-      mobile_ad_id: initial ? initial.mobile_ad_id : maid.value,
-    };
     if (attributes === null) {
       for (const [control, text] of [[email, "Select segments first"], [phone, "None"], [maid, "None"]]) fill(control, [], "", text);
       return;
     }
-    let emailValue = keep.email;
+    let emailValue = matching.email;
     if (!emailValue) {
       const guesses = attributes.filter((a) => /e-?mail/i.test(a));
       if (guesses.length === 1) emailValue = guesses[0];
     }
     fill(email, attributes.map((a) => option(a, a)), emailValue, "Choose the email field");
-    fill(phone, attributes.map((a) => option(a, a)), keep.phone, "None");
-    fill(maid, attributes.map((a) => option(a, a)), keep.mobile_ad_id, "None");
+    fill(phone, attributes.map((a) => option(a, a)), matching.phone, "None");
+    fill(maid, attributes.map((a) => option(a, a)), matching.mobile_ad_id, "None");
+  }
+
+  /** Fields chosen for data matching that the chosen segments do not have: [control, text]. */
+  function lostFields() {
+    if (attributesOfChosen() === null) return [];
+    return matchingControls
+      .filter(([key, control]) => matching[key] && control.value !== matching[key])
+      .map(([key, control]) => [control, `${matching[key]} is not a field of the chosen segments: choose another field, or None to stop matching ${key === "phone" ? "phone numbers" : key === "email" ? "emails" : "mobile ad ids"}.`]);
   }
 
   async function loadSegments(initial) {
@@ -462,7 +478,11 @@ export async function render(ctx) {
       if (first) problems.push([first, "Select at least one segment."]);
       else problems.push([folder, "Choose an export folder whose model.json lists your segments."]);
     }
-    if (!data.data_matching.email) problems.push([email, "Choose the field holding the email address."]);
+    const lost = lostFields();
+    problems.push(...lost);
+    if (!data.data_matching.email && !lost.some(([control]) => control === email)) {
+      problems.push([email, "Choose the field holding the email address."]);
+    }
     return problems;
   }
 
