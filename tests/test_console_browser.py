@@ -297,6 +297,8 @@ def test_mass_removal_is_shown_with_its_numbers_and_allowed_from_the_run_page(
     page.get_by_role("button", name="Allow mass removal and run again").click()
     dialog = page.get_by_role("dialog", name="Allow mass removal")
     expect(dialog.get_by_role("row", name="Email 30 25 0")).to_be_visible()
+    # A destructive action starts on Cancel: Enter twice must not remove people.
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
     dialog.get_by_role("button", name="Run allowing mass removal").click()
     page.wait_for_url(lambda url: "/api/console/runs/" in url and url != blocked)
     _wait_for_run(page)

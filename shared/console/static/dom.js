@@ -164,6 +164,7 @@ export function confirmDialog(title, body, confirm, { danger = false } = {}) {
       dialog.remove();
       resolve(answer);
     };
+    const cancel = h("button", { type: "button", text: "Cancel", on: { click: () => done(false) } });
     add(
       dialog,
       h("h2", { id: titleId, text: title }),
@@ -172,7 +173,7 @@ export function confirmDialog(title, body, confirm, { danger = false } = {}) {
         "div",
         { class: "button-row" },
         h("button", { type: "button", class: danger ? "danger" : "primary", text: confirm, on: { click: () => done(true) } }),
-        h("button", { type: "button", text: "Cancel", on: { click: () => done(false) } }),
+        cancel,
       ),
     );
     dialog.addEventListener("cancel", (event) => {
@@ -181,6 +182,9 @@ export function confirmDialog(title, body, confirm, { danger = false } = {}) {
     });
     document.body.append(dialog);
     dialog.showModal();
+    // A destructive action starts on Cancel (WAI-ARIA Authoring Practices, alert dialog:
+    // https://www.w3.org/WAI/ARIA/apg/patterns/alertdialog/): Enter twice must not delete.
+    if (danger) cancel.focus();
   });
 }
 
