@@ -293,6 +293,11 @@ def test_mass_removal_is_shown_with_its_numbers_and_allowed_from_the_run_page(
     expect(numbers.get_by_role("row", name="Email 30 25 0")).to_be_visible()
     expect(numbers.get_by_role("row", name="Phone 30 25 0")).to_be_visible()
     assert len(sandbox.members(audience)["EMAIL_SHA256"]) == 30  # nothing was sent
+    # Its counts are what it would have sent, never "Added" / "Removed".
+    labels = page.locator(".card .label")
+    expect(labels.filter(has_text="To remove")).to_have_count(1)
+    expect(labels.filter(has_text="Removed")).to_have_count(0)
+    expect(page.get_by_role("columnheader", name="To remove")).to_be_visible()
     blocked = page.url
     page.get_by_role("button", name="Allow mass removal and run again").click()
     dialog = page.get_by_role("dialog", name="Allow mass removal")
@@ -303,6 +308,13 @@ def test_mass_removal_is_shown_with_its_numbers_and_allowed_from_the_run_page(
     page.wait_for_url(lambda url: "/api/console/runs/" in url and url != blocked)
     _wait_for_run(page)
     expect(page.get_by_text("Mass removal allowed")).to_be_visible()
+    expect(page.locator(".card .label").filter(has_text="Removed")).to_have_count(1)
+    page.goto(console.page_url(f"/api/console/exports/{export_id}"))
+    history = page.get_by_role("table", name="Runs, newest first")
+    expect(history.get_by_role("row").filter(has_text="Failed")).to_contain_text("not sent")
+    expect(history.get_by_role("row").filter(has_text="Succeeded").first).not_to_contain_text(
+        "not sent"
+    )
     expected = person_hashes(range(5))
     expected["MOBILE_AD_ID_SHA256"] = set()
     assert sandbox.members(audience) == expected

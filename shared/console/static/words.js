@@ -23,6 +23,18 @@ export const INVALID_REASONS = {
   zero_mobile_ad_id: "all zeros (the person limited ad tracking)",
 };
 
+/**
+ * How a run's adds and removes are named: sent (a run that succeeded), what a dry run would
+ * send, or what was planned and not (or not all) sent: a run still going, or one that failed
+ * or was stopped by a safety rail.
+ */
+export function changeWords(run) {
+  const counts = run.counts || {};
+  if (counts.dry_run || (run.options || {}).dry_run) return { add: "Would add", remove: "Would remove", sent: false };
+  if (run.status === "succeeded") return { add: "Added", remove: "Removed", sent: true };
+  return { add: "To add", remove: "To remove", sent: false };
+}
+
 export const RUN_STATUS = {
   queued: ["Queued", "brand"],
   running: ["Running", "brand"],

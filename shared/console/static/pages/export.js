@@ -3,7 +3,7 @@
 import { ApiError, del, get, post, withQuery } from "../api.js";
 import { audienceChart } from "../chart.js";
 import { add, badge, confirmDialog, h, message, n, radioValue, radios, replace, table, time } from "../dom.js";
-import { FIELDS, SCHEDULES, SYNC_MODES, TARGETABLE, TRIGGERS } from "../words.js";
+import { FIELDS, SCHEDULES, SYNC_MODES, TARGETABLE, TRIGGERS, changeWords } from "../words.js";
 import { connectionsById, exportStatus, runBadge } from "./exports.js";
 
 function sum(values) {
@@ -87,13 +87,16 @@ function historyRows(runs) {
   return runs.map((r) => {
     const counts = r.counts || {};
     const size = r.audience && r.audience.approximate_number_users;
+    // Adds and removes a run did not send (dry run, failed, stopped by a rail) say so.
+    const words = changeWords(r);
+    const change = (value) => (words.sent ? n(value) : [n(value), h("span", { class: "field-help block", text: words.add === "Would add" ? "would" : "not sent" })]);
     return [
       h("a", { href: `/api/console/runs/${r.id}` }, time(r.created_at)),
       [TRIGGERS[r.trigger] || r.trigger, optionsText(r.options || {}) ? h("span", { class: "field-help block", text: optionsText(r.options || {}) }) : null],
       runBadge(r.status),
       n(counts.rows),
-      n(sum(counts.adds)),
-      n(sum(counts.removes)),
+      change(sum(counts.adds)),
+      change(sum(counts.removes)),
       typeof size === "number" ? n(size) : "–",
     ];
   });
@@ -104,8 +107,8 @@ const HISTORY_COLUMNS = [
   { label: "Trigger" },
   { label: "Status" },
   { label: "Rows", num: true },
-  { label: "Added", num: true },
-  { label: "Removed", num: true },
+  { label: "Adds", num: true },
+  { label: "Removes", num: true },
   { label: "Audience size", num: true },
 ];
 
@@ -212,7 +215,7 @@ export async function render(ctx) {
   const historySection = h("div", { class: "section" }, h("h2", { text: "Run history" }));
   add(ctx.main, historySection);
   if (!history.runs.length) {
-    historySection.append(h("p", { class: "hint", text: ctx.can.edit ? "No run yet. Select Run now to run the export." : "No run yet." }));
+    historySection.append(h("p", { class: "hint", text: ctx.can.edit && exp.status === "active" ? "No run yet. Select Run now to run the export." : "No run yet." }));
     return;
   }
   const body = table("Runs, newest first", HISTORY_COLUMNS, historyRows(history.runs), { captionHidden: true });

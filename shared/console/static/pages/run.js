@@ -3,7 +3,7 @@
 // it, warnings and errors in plain words, and the controls the caller's role allows.
 import { ApiError, get } from "../api.js";
 import { add, badge, confirmDialog, h, message, n, replace, table, time } from "../dom.js";
-import { INVALID_REASONS, RUN_ERRORS, STEPS, TARGETABLE, TRIGGERS, schemaName } from "../words.js";
+import { INVALID_REASONS, RUN_ERRORS, STEPS, TARGETABLE, TRIGGERS, changeWords, schemaName } from "../words.js";
 import { optionsText, startRun } from "./export.js";
 import { runBadge } from "./exports.js";
 
@@ -134,20 +134,20 @@ function countsView(run) {
   }
   const missingRows = Object.entries(counts.missing || {}).map(([column, count]) => [h("code", { text: column }), n(count)]);
   const prehashedRows = Object.entries(counts.prehashed || {}).map(([column, count]) => [h("code", { text: column }), n(count)]);
-  const dry = counts.dry_run || run.options.dry_run;
+  const words = changeWords(run);
   return [
     h(
       "div",
       { class: "cards" },
       h("div", { class: "card" }, h("span", { class: "value", text: n(counts.rows) }), h("span", { class: "label", text: "Rows read" })),
       h("div", { class: "card" }, h("span", { class: "value", text: n(counts.profiles_with_identifier) }), h("span", { class: "label", text: "Profiles with an identifier" })),
-      h("div", { class: "card" }, h("span", { class: "value", text: n(sum(adds)) }), h("span", { class: "label", text: dry ? "Would add" : "Added" })),
-      h("div", { class: "card" }, h("span", { class: "value", text: n(sum(removes)) }), h("span", { class: "label", text: dry ? "Would remove" : "Removed" })),
+      h("div", { class: "card" }, h("span", { class: "value", text: n(sum(adds)) }), h("span", { class: "label", text: words.add })),
+      h("div", { class: "card" }, h("span", { class: "value", text: n(sum(removes)) }), h("span", { class: "label", text: words.remove })),
     ),
     schemas.length
       ? table(
           "Identifiers by type",
-          [{ label: "Identifier type" }, { label: "Valid (distinct)", num: true }, { label: dry ? "Would add" : "Added", num: true }, { label: dry ? "Would remove" : "Removed", num: true }],
+          [{ label: "Identifier type" }, { label: "Valid (distinct)", num: true }, { label: words.add, num: true }, { label: words.remove, num: true }],
           schemas.map((schema) => [schemaName(schema), n(identifiers[schema] || 0), n(adds[schema] || 0), n(removes[schema] || 0)]),
         )
       : null,
