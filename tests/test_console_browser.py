@@ -196,6 +196,26 @@ def test_the_seed_flow_by_clicks_fills_the_snapchat_audience(
     assert errors == []
 
 
+def test_the_connection_steps_in_either_order_say_what_is_left(
+    console: LiveConsole, page: Page
+) -> None:
+    # "Add yourself as export user" before signing in said "The connection is ready", beside a
+    # badge saying it needs authentication.
+    page.goto(console.page_url("/api/console/connections/new"))
+    page.get_by_label("Display name").fill("Export user first")
+    page.get_by_label("I agree").check()
+    page.get_by_role("button", name="Connect").click()
+    expect(page.get_by_role("heading", name="Export user first", level=1)).to_be_visible()
+    page.get_by_role("button", name="Add yourself as export user").click()
+    expect(page.get_by_text("You are the export user")).to_be_visible()
+    expect(page.get_by_text("Next: authenticate with Snapchat")).to_be_visible()
+    expect(page.get_by_text("The connection is ready")).to_have_count(0)
+    page.get_by_role("link", name="Authenticate with Snapchat").click()
+    expect(page.get_by_text("Authenticated with Snapchat", exact=True)).to_be_visible()
+    expect(page.get_by_text("The connection is ready: exports can use it now.")).to_be_visible()
+    expect(page.get_by_text("Next: add yourself as export user")).to_have_count(0)
+
+
 def test_a_retention_that_is_not_a_whole_number_is_refused_not_rounded(
     console: LiveConsole, page: Page, sandbox: SnapSandbox
 ) -> None:

@@ -159,7 +159,10 @@ async function renderExisting(ctx, id) {
     );
     return;
   }
-  const outcome = SIGN_IN[ctx.query.get("signin")];
+  let outcome = SIGN_IN[ctx.query.get("signin")];
+  if (ctx.query.get("signin") === "complete" && connection.export_user) {
+    outcome = ["success", "Authenticated with Snapchat", "The connection is ready: exports can use it now."];
+  }
   // Shown once: a reload of the page does not say it again.
   if (ctx.query.has("signin")) history.replaceState(null, "", location.pathname);
   const member = connection.snapchat_member && connection.snapchat_member.display_name;
@@ -173,8 +176,12 @@ async function renderExisting(ctx, id) {
   exportUserButton.addEventListener("click", async () => {
     exportUserButton.disabled = true;
     try {
-      await post(`/api/connections/${connection.id}/export-user`);
-      ctx.flash("success", "You are the export user", "The connection is ready: exports can use it now.");
+      const saved = await post(`/api/connections/${connection.id}/export-user`);
+      ctx.flash(
+        "success",
+        "You are the export user",
+        saved.signed_in ? "The connection is ready: exports can use it now." : "Next: authenticate with Snapchat; then exports can use the connection.",
+      );
       ctx.go(returnTo);
     } catch (error) {
       exportUserButton.disabled = false;
