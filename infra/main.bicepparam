@@ -6,7 +6,7 @@ using 'main.bicep'
 // Secrets never go here: the Snap client secret is stored in the config vault afterwards.
 
 // Required
-param environmentName = readEnvironmentVariable('SNAPAUD_ENV_NAME', 'snapaud')
+param environmentName = readEnvironmentVariable('SNAPAUD_ENV_NAME')
 param authClientId = readEnvironmentVariable('AUTH_CLIENT_ID')
 
 // Empty on the first deployment; set once the Snap OAuth app exists (its redirect URI must be
@@ -34,7 +34,8 @@ param snapchatMaxRequestsPerSecond = '8'
 
 // Daily refresh at 03:00 UTC (six-field NCRONTAB; Flex Consumption always uses UTC).
 param refreshSchedule = '0 0 3 * * *'
-param defaultPhoneRegion = 'US'
+// ISO country of phone numbers written without a country code (DEFAULT_PHONE_REGION).
+param defaultPhoneRegion = readEnvironmentVariable('DEFAULT_PHONE_REGION', 'US')
 
 // Alerts (README "Alerts"): off until ALERT_EMAILS holds at least one address
 // (comma-separated, no spaces). The thresholds below are the defaults of main.bicep.
