@@ -252,9 +252,14 @@ VIEWER = principal("Viewer", oid="oid-viewer", name="Vi Viewer")
 NO_ROLE = principal(oid="oid-nobody", name="No Role")
 
 
+#: Where test clients send requests: local mode answers only loopback names (not the
+#: TestClient's default "testserver").
+LOCAL_BASE_URL = "http://127.0.0.1"
+
+
 def api_client() -> TestClient:
     """A client of the very ASGI app the Functions host serves."""
-    return TestClient(function_app.api)
+    return TestClient(function_app.api, base_url=LOCAL_BASE_URL)
 
 
 def snap_redirect(client: TestClient, connection_id: str, headers: dict[str, str]) -> str:

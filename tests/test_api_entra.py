@@ -267,6 +267,39 @@ def test_local_dev_roles_act_for_requests_without_identity(settings: Settings) -
         set_services(None)
 
 
+def test_local_mode_answers_only_requests_addressed_to_a_loopback_name(
+    settings: Settings, entra: EntraDouble
+) -> None:
+    # A page at evil.example re-pointed at 127.0.0.1 (DNS rebinding) is same-origin with
+    # itself: it could send X-Requested-With and act as the local administrator.
+    set_services(_services(settings, AUTH_MODE="local", LOCAL_DEV_ROLES="Admin"))
+    try:
+        for host in ("localhost:7071", "127.0.0.1", "[::1]:7071", "LOCALHOST"):
+            answer = api_client().get("/api/exports", headers={"Host": host})
+            assert answer.status_code == 200, (host, answer.text)
+        for host in ("evil.example", "evil.example:7071", "127.0.0.1.evil.example", ""):
+            for headers in ({}, ADMIN):
+                answer = api_client().get("/api/exports", headers={**headers, "Host": host})
+                assert answer.status_code == 403, (host, answer.text)
+                assert answer.json()["error"]["code"] == "local_mode_host"
+            forged = api_client().post(
+                "/api/connections",
+                json={"display_name": "x", "privacy_consent": True},
+                headers={"Host": host, "X-Requested-With": "XMLHttpRequest"},
+            )
+            assert forged.status_code == 403
+    finally:
+        set_services(None)
+    # With verified identity (Azure) the name the caller used does not matter.
+    set_services(_services(settings, **entra.settings()))
+    try:
+        token = bearer(entra.token("Admin"))
+        answer = api_client().get("/api/exports", headers={**token, "Host": "snapaud.example"})
+        assert answer.status_code == 200, answer.text
+    finally:
+        set_services(None)
+
+
 @pytest.mark.parametrize(
     "local", [{"AUTH_MODE": "local"}, {"LOCAL_DEV_ROLES": "Admin"}, {"AUTH_MODE": "Local"}]
 )

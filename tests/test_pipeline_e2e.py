@@ -17,6 +17,7 @@ from shared.run_control import RunInProgress, get_run, start_run
 from shared.services import Services
 from tests.support import (
     ADMIN,
+    LOCAL_BASE_URL,
     exports_container,
     seed_connection,
     seed_export,
@@ -157,7 +158,7 @@ def test_on_demand_run_starts_over_http_in_under_two_seconds(
 
     connection = seed_connection(services, sandbox)
     export_id = seed_export(services, connection, "123", phone=None, mobile_ad_id=None)
-    client = TestClient(function_app.api)
+    client = TestClient(function_app.api, base_url=LOCAL_BASE_URL)
     # Warm the client and the app's first-request costs so the clock times the start alone.
     assert client.get("/api/runs/warm-up", headers=ADMIN).status_code == 404
     started = time.perf_counter()

@@ -72,14 +72,45 @@ def _unauthenticated(message: str) -> ApiError:
     return ApiError(401, "unauthenticated", message)
 
 
+#: Host names a local-mode request may be addressed to (loopback only).
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def _host_name(host: str) -> str:
+    """``Host`` header without its port, lowercased (``[::1]:7071`` -> ``[::1]``)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def require_loopback_host(headers: Mapping[str, str]) -> None:
+    """:class:`ApiError` 403 ``local_mode_host`` unless the request is addressed to a loopback
+    name. Local mode trusts identity headers, or none at all with ``LOCAL_DEV_ROLES``: a web
+    page whose own name an attacker re-points at 127.0.0.1 (DNS rebinding) would otherwise act
+    as the local administrator, whose connections may hold real Snap sign-ins. A browser
+    always sends the name it resolved as ``Host``
+    (https://developer.mozilla.org/docs/Web/Security/Attacks/DNS_rebinding)."""
+    if _host_name(headers.get("host") or "") not in LOCAL_HOSTS:
+        raise ApiError(
+            403,
+            "local_mode_host",
+            "in local mode (AUTH_MODE=local, LOCAL_DEV_ROLES) the app answers only requests "
+            "addressed to localhost, 127.0.0.1 or [::1]",
+        )
+
+
 def authenticate(headers: Mapping[str, str], settings: Settings) -> Principal:
     """The caller of a request with ``headers`` (case-insensitive), by ``settings``' mode.
 
-    Raises :class:`ApiError` 401 without a proven identity, 503 when the tenant's signing keys
-    cannot be fetched; :class:`~shared.config.ConfigError` when the Entra settings are missing.
+    Raises :class:`ApiError` 401 without a proven identity, 403 in local mode for a request
+    not addressed to a loopback name (:func:`require_loopback_host`), 503 when the tenant's
+    signing keys cannot be fetched; :class:`~shared.config.ConfigError` when the Entra
+    settings are missing.
     """
     tokens = entra.presented_tokens(headers)
     if settings.auth_mode == AUTH_MODE_LOCAL:
+        require_loopback_host(headers)
         if headers.get(PRINCIPAL_HEADER):
             try:
                 return parse_principal(headers)
