@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -148,6 +149,42 @@ def test_erasure_hashes_values_and_answers_hashes_only(
     empty = client.post("/api/erasures", json={}, headers=ADMIN)
     assert empty.status_code == 422
     assert empty.json()["error"]["fields"] == ["email", "phone", "mobile_ad_id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "says"),
+    [
+        ({"email": "\u0000@a.example"}, "email", "U+0000"),
+        ({"email": "a\u202e@evil.example"}, "email", "U+202E"),
+        ({"phone": "+47 22\n12 34 56"}, "phone", "U+000A"),
+        ({"mobile_ad_id": "\ud800"}, "mobile_ad_id", "U+D800"),
+        (
+            {"email": "a" * 400 + "@example.com"},
+            "email",
+            "at most 320 characters (this one has 412)",
+        ),
+        ({"email": "   "}, "email", "may not be empty or blank"),
+    ],
+)
+def test_erasure_values_no_one_types_are_refused_without_echoing_them(
+    services: Services, body: dict[str, str], field: str, says: str
+) -> None:
+    # Such values were hashed and recorded (a 10 MB value too); a lone surrogate gave a 422
+    # quoting the codec's text and naming every field.
+    # As JSON text with \u escapes (a lone surrogate cannot be UTF-8 encoded by the client).
+    answer = api_client().post(
+        "/api/erasures",
+        content=json.dumps(body),
+        headers={**ADMIN, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["fields"] == [field]
+    assert says in error["message"]
+    if body[field].strip():
+        assert body[field] not in answer.text
+        assert json.dumps(body[field]) not in answer.text
+    assert list(services.state.names(layout.ERASURES_PREFIX)) == []
 
 
 def seed_history(services: Services, export_id: str, count: int) -> list[str]:

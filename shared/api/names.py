@@ -237,3 +237,33 @@ Description = Annotated[
         BIDI_CONTROLS,
     ),
 ]
+
+#: Longest raw value an erasure request may hold: an email address is at most 254 characters
+#: (RFC 5321 section 4.5.3.1.3, https://www.rfc-editor.org/rfc/rfc5321#section-4.5.3.1.3),
+#: a phone number or an advertising id far fewer.
+ERASURE_VALUE_MAX = 320
+
+
+#: A raw identifier to erase (hashed at once, never stored): typed or pasted by a person.
+def _erasure_length(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > ERASURE_VALUE_MAX:
+        raise PydanticCustomError(
+            "value_too_long",
+            "an erasure value has at most {limit} characters (this one has {length})",
+            {"limit": ERASURE_VALUE_MAX, "length": len(value)},
+        )
+    return value
+
+
+ErasureValue = Annotated[
+    str,
+    BeforeValidator(_not_blank("an erasure value")),
+    BeforeValidator(_checker("an erasure value", TEXT_EXCLUDED, BIDI_CONTROLS)),
+    BeforeValidator(_erasure_length),
+    _documented(
+        "A raw value to erase (hashed at once, never stored or echoed): no control "
+        "characters, line separators or bidirectional controls",
+        TEXT_EXCLUDED,
+        BIDI_CONTROLS,
+    ),
+]

@@ -26,6 +26,7 @@ from shared.api.names import (
     AudienceName,
     Description,
     DisplayName,
+    ErasureValue,
     ExportPrefix,
     SegmentName,
 )
@@ -351,6 +352,6 @@ class RunProgress(BaseModel):
 class ErasureRequest(_Request):
     """``POST /api/erasures``: at least one raw value; each is hashed at once, never stored."""
 
-    email: str | None = None
-    phone: str | None = None
-    mobile_ad_id: str | None = None
+    email: ErasureValue | None = None
+    phone: ErasureValue | None = None
+    mobile_ad_id: ErasureValue | None = None
