@@ -28,6 +28,7 @@ from devtools.cdm_model import headerless_entity
 from devtools.snap_sandbox import SnapSandbox
 from shared import layout
 from shared.config import Settings
+from shared.models import UsableBy
 from shared.services import Services
 from tests.console_browser import (
     LiveConsole,
@@ -39,6 +40,7 @@ from tests.console_browser import (
 )
 from tests.entra_double import CLIENT_ID, EntraDouble
 from tests.support import (
+    CONTRIBUTOR,
     VIEWER,
     exports_container,
     person,
@@ -341,6 +343,31 @@ def test_mass_removal_is_shown_with_its_numbers_and_allowed_from_the_run_page(
 
 
 # -- roles ----------------------------------------------------------------------------------
+
+
+def test_a_contributor_gets_commands_only_for_exports_of_shared_connections(
+    console: LiveConsole, browser: Browser, request: pytest.FixtureRequest, sandbox: SnapSandbox
+) -> None:
+    # Run now, Edit and Delete were offered on an admin-only connection's export, and each
+    # failed with "usable by administrators only".
+    services = console.services
+    admins_only = seed_export(services, seed_connection(services, sandbox), "123")
+    shared = seed_export(
+        services,
+        seed_connection(services, sandbox, usable_by=UsableBy.ADMINS_AND_CONTRIBUTORS),
+        "456",
+    )
+    for page in _page(browser, request, extra_http_headers=CONTRIBUTOR):
+        page.goto(console.page_url(f"/api/console/exports/{admins_only}"))
+        expect(page.get_by_text("Only administrators can run or change")).to_be_visible()
+        toolbar = page.get_by_role("toolbar", name="Export actions")
+        for name in ("Run now", "Dry run", "Edit", "Delete"):
+            expect(toolbar.get_by_text(name, exact=True)).to_have_count(0)
+        page.goto(console.page_url(f"/api/console/exports/{shared}"))
+        expect(page.get_by_role("button", name="Run now")).to_be_visible()
+        expect(page.get_by_role("link", name="Edit")).to_be_visible()
+        expect(page.get_by_text("Only administrators can run")).to_have_count(0)
+
 
 WRITE_CONTROLS = ("Add export", "Run all", "Run now", "Dry run", "Full refresh…", "Edit", "Delete")
 

@@ -122,7 +122,10 @@ export async function render(ctx) {
   ctx.title(exp.display_name);
   const notice = h("div", { "aria-live": "polite" });
   const bar = h("div", { class: "command-bar", role: "toolbar", "aria-label": "Export actions" });
-  if (ctx.can.edit) {
+  // A contributor manages only exports of connections shared with contributors (the only
+  // connections the API lists to them); the server enforces it either way.
+  const mayManage = ctx.can.admin || (ctx.can.edit && Boolean(connections[exp.connection_id]));
+  if (mayManage) {
     const run = (options) => () => startRun(ctx, exp.id, options, notice);
     // An inactive export cannot run until it has a connection again: Edit comes first.
     if (exp.status === "active") {
@@ -154,6 +157,9 @@ export async function render(ctx) {
     h("h1", { text: exp.display_name }),
     bar,
     notice,
+    ctx.can.edit && !mayManage
+      ? message("info", "Only administrators can run or change this export", h("p", { text: "Its connection is usable by administrators only." }))
+      : null,
     exp.status === "inactive"
       ? message("warning", "This export is inactive", h("p", { text: `${exp.inactive_reason || "Its connection was removed"}. Edit it and choose another connection to run it again.` }))
       : null,
@@ -215,7 +221,7 @@ export async function render(ctx) {
   const historySection = h("div", { class: "section" }, h("h2", { text: "Run history" }));
   add(ctx.main, historySection);
   if (!history.runs.length) {
-    historySection.append(h("p", { class: "hint", text: ctx.can.edit && exp.status === "active" ? "No run yet. Select Run now to run the export." : "No run yet." }));
+    historySection.append(h("p", { class: "hint", text: mayManage && exp.status === "active" ? "No run yet. Select Run now to run the export." : "No run yet." }));
     return;
   }
   const body = table("Runs, newest first", HISTORY_COLUMNS, historyRows(history.runs), { captionHidden: true });
