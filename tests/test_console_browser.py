@@ -218,6 +218,30 @@ def test_the_connection_steps_in_either_order_say_what_is_left(
     expect(page.get_by_text("Next: add yourself as export user")).to_have_count(0)
 
 
+def test_table_cells_break_words_only_when_one_is_wider_than_the_page(
+    console: LiveConsole, page: Page, sandbox: SnapSandbox
+) -> None:
+    # overflow-wrap: anywhere let a squeezed column break "Snapchat" into "Snapcha t"; a
+    # display name of 256 letters without a space must still not widen the page.
+    seed_connection(console.services, sandbox)
+    long = seed_connection(console.services, sandbox)
+    console.services.state.update(
+        layout.connection(long), lambda c: {**c, "display_name": "N" * 256}
+    )
+    page.set_viewport_size({"width": 1024, "height": 800})
+    page.goto(console.page_url("/api/console/connections"))
+    cells = page.get_by_role("cell", name="Snapchat", exact=True)
+    expect(cells).to_have_count(2)
+    for i in range(2):
+        lines = cells.nth(i).evaluate(
+            "cell => { const r = document.createRange(); r.selectNodeContents(cell);"
+            " return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size; }"
+        )
+        assert lines == 1, f"'Snapchat' is broken over {lines} lines"
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow} px wider than the window"
+
+
 def test_a_retention_that_is_not_a_whole_number_is_refused_not_rounded(
     console: LiveConsole, page: Page, sandbox: SnapSandbox
 ) -> None:
