@@ -242,6 +242,21 @@ def test_table_cells_break_words_only_when_one_is_wider_than_the_page(
     assert overflow <= 0, f"the page is {overflow} px wider than the window"
 
 
+def test_run_all_scheduled_links_each_run_it_started(
+    console: LiveConsole, page: Page, sandbox: SnapSandbox, ad_account_id: str
+) -> None:
+    _write_export(console.services, range(4), "2026/11/28/0300")
+    connection_id = seed_connection(console.services, sandbox)
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Run all")
+    seed_export(console.services, connection_id, audience)
+    page.goto(console.page_url("/api/console/exports"))
+    page.get_by_role("button", name="Run all scheduled").click()
+    expect(page.get_by_text("1 run started")).to_be_visible()
+    page.locator(".message").get_by_role("link", name="Test export").click()
+    page.wait_for_url(lambda url: "/api/console/runs/" in url)
+    _wait_for_run(page)
+
+
 def test_a_retention_that_is_not_a_whole_number_is_refused_not_rounded(
     console: LiveConsole, page: Page, sandbox: SnapSandbox
 ) -> None:

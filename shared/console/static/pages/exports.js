@@ -1,5 +1,5 @@
 // Data > Exports: every export with its status, last run and audience size; Add export and
-// Run all for those whose role allows them.
+// Run all scheduled for those whose role allows them.
 import { ApiError, get, post } from "../api.js";
 import { add, badge, h, message, n, table, time } from "../dom.js";
 import { RUN_STATUS, SCHEDULES, TARGETABLE, say } from "../words.js";
@@ -38,18 +38,27 @@ export async function render(ctx) {
     bar.append(h("a", { class: "button primary", href: "/api/console/exports/new", text: "Add export" }));
   }
   if (ctx.can.edit && exports.length) {
-    const runAll = h("button", { type: "button", class: "subtle", text: "Run all" });
+    const runAll = h("button", {
+      type: "button",
+      class: "subtle",
+      text: "Run all scheduled",
+      title: "Run now every active export scheduled with every refresh that you may run",
+    });
     runAll.addEventListener("click", async () => {
       runAll.disabled = true;
       try {
         const answer = await post("/api/runs", { all: true });
-        const started = answer.runs.filter((r) => r.run_id && !r.error).length;
+        const started = answer.runs.filter((r) => r.run_id && !r.error);
         const refused = answer.runs.filter((r) => r.error);
+        const names = Object.fromEntries(exports.map((e) => [e.id, e.display_name]));
         notice.replaceChildren(
           message(
             refused.length ? "warning" : "success",
-            `${started} run${started === 1 ? "" : "s"} started`,
-            h("p", { text: "Run all runs the active exports scheduled with every refresh that you may run." }),
+            `${started.length} run${started.length === 1 ? "" : "s"} started`,
+            h("p", { text: "Run all scheduled runs the active exports scheduled with every refresh that you may run." }),
+            started.length
+              ? h("ul", {}, started.map((r) => h("li", {}, h("a", { href: `/api/console/runs/${r.run_id}`, text: names[r.export_id] || r.export_id }))))
+              : null,
             refused.length ? h("ul", {}, refused.map((r) => h("li", { text: r.error.message }))) : null,
           ),
         );
