@@ -257,6 +257,22 @@ def test_run_all_scheduled_links_each_run_it_started(
     _wait_for_run(page)
 
 
+def test_changing_the_container_clears_what_was_read_from_the_last_one(
+    console: LiveConsole, page: Page, sandbox: SnapSandbox
+) -> None:
+    seed_connection(console.services, sandbox)
+    prefix = console.services.settings.get("EXPORTS_PREFIX")
+    exports_container(console.services).upload_blob(f"{prefix}/model.json", b"{not json")
+    page.goto(console.page_url("/api/console/exports/new"))
+    stale = page.get_by_text("The segments could not be read")
+    expect(stale).to_be_visible()
+    container = page.get_by_label("Container")
+    container.fill("nosuch")
+    container.dispatch_event("change")
+    expect(page.get_by_text("The export folders could not be listed")).to_be_visible()
+    expect(stale).to_have_count(0)
+
+
 def test_a_retention_that_is_not_a_whole_number_is_refused_not_rounded(
     console: LiveConsole, page: Page, sandbox: SnapSandbox
 ) -> None:

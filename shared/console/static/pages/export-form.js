@@ -270,6 +270,8 @@ export async function render(ctx) {
 
   async function loadFolders(initial) {
     say(folderStatus, "info", "Looking for export folders…");
+    // What was read from another container no longer applies.
+    say(segmentStatus, null);
     try {
       const answer = await get(withQuery("/api/export-folders", { container: container.value.trim() }));
       if (!container.value.trim()) container.value = answer.container;
@@ -300,6 +302,9 @@ export async function render(ctx) {
       if (!(error instanceof ApiError)) throw error;
       fill(folder, [option("__typed__", "Another folder (type it)")], "__typed__", "Choose an export folder");
       folderTyped.closest(".field").hidden = false;
+      replace(segmentsBox);
+      segments = [];
+      fillFields();
       say(folderStatus, "error", "The export folders could not be listed", error.message);
     }
   }
