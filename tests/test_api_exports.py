@@ -140,6 +140,7 @@ def test_one_mirror_export_per_audience(
     second = client.post("/api/exports", json=export_body(connection_id, audience), headers=ADMIN)
     assert second.status_code == 409
     assert second.json()["error"]["code"] == "audience_in_use"
+    assert second.json()["error"]["fields"] == ["audience_id"]
     another = sandbox.create_segment(name="Another")
     other = client.post("/api/exports", json=export_body(connection_id, another), headers=ADMIN)
     assert other.status_code == 201, other.text

@@ -273,6 +273,31 @@ def test_changing_the_container_clears_what_was_read_from_the_last_one(
     expect(stale).to_have_count(0)
 
 
+def test_a_refused_save_puts_focus_on_what_to_fix(
+    console: LiveConsole, page: Page, sandbox: SnapSandbox, ad_account_id: str
+) -> None:
+    # Focus fell back to <body> after the server refused a save.
+    page.goto(console.page_url("/api/console/connections/new"))
+    name = page.get_by_label("Display name")
+    name.fill("Snap\u202eEU")  # a bidirectional override: refused by the server, not the page
+    page.get_by_label("I agree").check()
+    page.get_by_role("button", name="Connect").click()
+    expect(page.get_by_text("Check the highlighted field")).to_be_visible()
+    expect(name).to_be_focused()
+    # An audience another mirror export feeds: the Audience field is highlighted and focused.
+    _write_export(console.services, range(4), "2026/11/28/0300")
+    connection_id = seed_connection(console.services, sandbox)
+    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Taken")
+    seed_export(console.services, connection_id, audience)
+    page.goto(console.page_url("/api/console/exports/new"))
+    page.get_by_label("Display name").fill("Second feeder")
+    page.get_by_label("Audience", exact=True).select_option(audience)
+    page.get_by_label("HighValue").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("is already fed by export 'Test export'").first).to_be_visible()
+    expect(page.get_by_label("Audience", exact=True)).to_be_focused()
+
+
 def test_a_retention_that_is_not_a_whole_number_is_refused_not_rounded(
     console: LiveConsole, page: Page, sandbox: SnapSandbox
 ) -> None:

@@ -113,6 +113,7 @@ def _check_audience_free(
                 "audience_in_use",
                 f"audience {audience_id} is already fed by export '{other.display_name}'; "
                 "a mirror export must be the only one feeding its audience",
+                fields=["audience_id"],
             )
 
 

@@ -40,14 +40,22 @@ function showErrors(form, error, controls) {
   const bar = form.querySelector(".form-errors");
   replace(bar);
   for (const control of Object.values(controls)) fieldError(control, null);
-  let placed = false;
+  let first = null;
   for (const name of error.fields || []) {
     if (controls[name]) {
       fieldError(controls[name], error.message);
-      placed = true;
+      first = first || controls[name];
     }
   }
-  bar.append(message("error", placed ? "Check the highlighted field" : "Not saved", h("p", { text: error.message })));
+  const banner = message("error", first ? "Check the highlighted field" : "Not saved", h("p", { text: error.message }));
+  bar.append(banner);
+  // Focus goes to what needs fixing (the submit button was where it was; after a refusal it
+  // must not fall back to the page's body).
+  if (first) first.focus();
+  else {
+    banner.setAttribute("tabindex", "-1");
+    banner.focus();
+  }
 }
 
 async function renderNew(ctx) {

@@ -567,8 +567,14 @@ export async function render(ctx) {
       }
       replace(errors);
       if (placed.length) showProblems(placed, "Not saved: check the highlighted fields");
-      else replace(errors, message("error", "Not saved", h("p", { text: error.message })));
-      if (!placed.length) errors.scrollIntoView({ block: "nearest" });
+      else {
+        // Nothing to highlight: the message itself takes focus, so a keyboard or screen
+        // reader user is not left on the page's body.
+        const banner = message("error", "Not saved", h("p", { text: error.message }));
+        banner.setAttribute("tabindex", "-1");
+        replace(errors, banner);
+        banner.focus();
+      }
     }
   });
 
