@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -73,15 +74,16 @@ def _unauthenticated(message: str) -> ApiError:
 
 
 #: Host names a local-mode request may be addressed to (loopback only).
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-def _host_name(host: str) -> str:
-    """``Host`` header without its port, lowercased (``[::1]:7071`` -> ``[::1]``)."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[: host.find("]") + 1]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+def _host_name(host: str) -> str | None:
+    """The name of a ``Host`` header without its port, lowercased (``[::1]:7071`` ->
+    ``::1``); ``None`` when there is none or it does not parse."""
+    try:
+        return urlsplit(f"//{host.strip()}").hostname
+    except ValueError:
+        return None
 
 
 def require_loopback_host(headers: Mapping[str, str]) -> None:

@@ -244,7 +244,6 @@ Description = Annotated[
 ERASURE_VALUE_MAX = 320
 
 
-#: A raw identifier to erase (hashed at once, never stored): typed or pasted by a person.
 def _erasure_length(value: Any) -> Any:
     if isinstance(value, str) and len(value) > ERASURE_VALUE_MAX:
         raise PydanticCustomError(
@@ -255,6 +254,7 @@ def _erasure_length(value: Any) -> Any:
     return value
 
 
+#: A raw identifier to erase (hashed at once, never stored): typed or pasted by a person.
 ErasureValue = Annotated[
     str,
     BeforeValidator(_not_blank("an erasure value")),
