@@ -154,6 +154,13 @@ export function badge(text, kind = null) {
   return h("span", { class: kind ? `badge ${kind}` : "badge", text });
 }
 
+/** Focus a message that is not a control (after a refused save with no field to highlight),
+ * so a keyboard or screen reader user is not left on the page's body. */
+export function focusMessage(element) {
+  element.setAttribute("tabindex", "-1");
+  element.focus();
+}
+
 /** A modal dialog asking to confirm; resolves true when ``confirm`` was chosen. */
 export function confirmDialog(title, body, confirm, { danger = false } = {}) {
   return new Promise((resolve) => {

@@ -26,13 +26,13 @@ export const INVALID_REASONS = {
 /**
  * How a run's adds and removes are named: sent (a run that succeeded), what a dry run would
  * send, or what was planned and not (or not all) sent: a run still going, or one that failed
- * or was stopped by a safety rail.
+ * or was stopped by a safety rail. ``unsent`` is the short note for figures not sent (or null).
  */
 export function changeWords(run) {
   const counts = run.counts || {};
-  if (counts.dry_run || (run.options || {}).dry_run) return { add: "Would add", remove: "Would remove", sent: false };
-  if (run.status === "succeeded") return { add: "Added", remove: "Removed", sent: true };
-  return { add: "To add", remove: "To remove", sent: false };
+  if (counts.dry_run || (run.options || {}).dry_run) return { add: "Would add", remove: "Would remove", unsent: "would" };
+  if (run.status === "succeeded") return { add: "Added", remove: "Removed", unsent: null };
+  return { add: "To add", remove: "To remove", unsent: "not sent" };
 }
 
 export const RUN_STATUS = {

@@ -2,7 +2,7 @@
 // Snapchat connection takes (display name, who can use it, I agree, Connect, Authenticate
 // with Snapchat, Add yourself as export user, Save), renaming, sharing and removing it.
 import { ApiError, del, get, patch, post } from "../api.js";
-import { add, badge, confirmDialog, field, fieldError, h, message, radioValue, radios, replace, time } from "../dom.js";
+import { add, badge, confirmDialog, field, fieldError, focusMessage, h, message, radioValue, radios, replace, time } from "../dom.js";
 import { MISSING, USABLE_BY } from "../words.js";
 import { statusBadge } from "./connections.js";
 
@@ -52,10 +52,7 @@ function showErrors(form, error, controls) {
   // Focus goes to what needs fixing (the submit button was where it was; after a refusal it
   // must not fall back to the page's body).
   if (first) first.focus();
-  else {
-    banner.setAttribute("tabindex", "-1");
-    banner.focus();
-  }
+  else focusMessage(banner);
 }
 
 async function renderNew(ctx) {

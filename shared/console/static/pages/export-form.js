@@ -4,10 +4,12 @@
 // the container, their segments and the segments' fields (from model.json). Saving checks the
 // export (the API reads what a run reads) and never runs it.
 import { ApiError, get, patch, post, withQuery } from "../api.js";
-import { add, field, fieldError, h, message, n, radioValue, radios, replace, uid } from "../dom.js";
+import { add, field, fieldError, focusMessage, h, message, n, radioValue, radios, replace, uid } from "../dom.js";
 import { MISSING, SCHEDULES, SYNC_MODES, TARGETABLE } from "../words.js";
 
 const LIFETIME = 9999;
+/** What each data-matching field matches, in a sentence. */
+const MATCHED = { email: "emails", phone: "phone numbers", mobile_ad_id: "mobile ad ids" };
 
 function option(value, text, props = {}) {
   return h("option", { value, ...props }, text);
@@ -226,7 +228,7 @@ export async function render(ctx) {
     if (attributesOfChosen() === null) return [];
     return matchingControls
       .filter(([key, control]) => matching[key] && control.value !== matching[key])
-      .map(([key, control]) => [control, `${matching[key]} is not a field of the chosen segments: choose another field, or None to stop matching ${key === "phone" ? "phone numbers" : key === "email" ? "emails" : "mobile ad ids"}.`]);
+      .map(([key, control]) => [control, `${matching[key]} is not a field of the chosen segments: choose another field, or None to stop matching ${MATCHED[key]}.`]);
   }
 
   async function loadSegments(initial) {
@@ -568,12 +570,10 @@ export async function render(ctx) {
       replace(errors);
       if (placed.length) showProblems(placed, "Not saved: check the highlighted fields");
       else {
-        // Nothing to highlight: the message itself takes focus, so a keyboard or screen
-        // reader user is not left on the page's body.
+        // Nothing to highlight: the message itself takes focus.
         const banner = message("error", "Not saved", h("p", { text: error.message }));
-        banner.setAttribute("tabindex", "-1");
         replace(errors, banner);
-        banner.focus();
+        focusMessage(banner);
       }
     }
   });

@@ -89,7 +89,7 @@ function historyRows(runs) {
     const size = r.audience && r.audience.approximate_number_users;
     // Adds and removes a run did not send (dry run, failed, stopped by a rail) say so.
     const words = changeWords(r);
-    const change = (value) => (words.sent ? n(value) : [n(value), h("span", { class: "field-help block", text: words.add === "Would add" ? "would" : "not sent" })]);
+    const change = (value) => (words.unsent ? [n(value), h("span", { class: "field-help block", text: words.unsent })] : n(value));
     return [
       h("a", { href: `/api/console/runs/${r.id}` }, time(r.created_at)),
       [TRIGGERS[r.trigger] || r.trigger, optionsText(r.options || {}) ? h("span", { class: "field-help block", text: optionsText(r.options || {}) }) : null],
