@@ -42,6 +42,7 @@ from tests.entra_double import CLIENT_ID, EntraDouble
 from tests.support import (
     CONTRIBUTOR,
     VIEWER,
+    export_to_new_audience,
     exports_container,
     person,
     person_hashes,
@@ -246,9 +247,7 @@ def test_run_all_scheduled_links_each_run_it_started(
     console: LiveConsole, page: Page, sandbox: SnapSandbox, ad_account_id: str
 ) -> None:
     _write_export(console.services, range(4), "2026/11/28/0300")
-    connection_id = seed_connection(console.services, sandbox)
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Run all")
-    seed_export(console.services, connection_id, audience)
+    export_to_new_audience(console.services, sandbox, ad_account_id, "Run all")
     page.goto(console.page_url("/api/console/exports"))
     page.get_by_role("button", name="Run all scheduled").click()
     expect(page.get_by_text("1 run started")).to_be_visible()
@@ -286,9 +285,7 @@ def test_a_refused_save_puts_focus_on_what_to_fix(
     expect(name).to_be_focused()
     # An audience another mirror export feeds: the Audience field is highlighted and focused.
     _write_export(console.services, range(4), "2026/11/28/0300")
-    connection_id = seed_connection(console.services, sandbox)
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Taken")
-    seed_export(console.services, connection_id, audience)
+    _, audience = export_to_new_audience(console.services, sandbox, ad_account_id, "Taken")
     page.goto(console.page_url("/api/console/exports/new"))
     page.get_by_label("Display name").fill("Second feeder")
     page.get_by_label("Audience", exact=True).select_option(audience)
@@ -330,9 +327,7 @@ def test_editing_the_segments_keeps_the_fields_chosen_for_data_matching(
     write_ci_export(
         exports_container(services), "HighValue", [rows], extra_entities=[lapsed, email_only]
     )
-    connection_id = seed_connection(services, sandbox)
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Keep fields")
-    export_id = seed_export(services, connection_id, audience)
+    export_id, _ = export_to_new_audience(services, sandbox, ad_account_id, "Keep fields")
 
     def saved() -> dict[str, Any]:
         return dict(services.state.get(layout.export(export_id))["data_matching"])
@@ -379,9 +374,9 @@ def test_mass_removal_is_shown_with_its_numbers_and_allowed_from_the_run_page(
     console: LiveConsole, page: Page, sandbox: SnapSandbox, ad_account_id: str
 ) -> None:
     _write_export(console.services, range(30), "2026/11/28/0300")
-    connection_id = seed_connection(console.services, sandbox)
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Mass removal")
-    export_id = seed_export(console.services, connection_id, audience, mobile_ad_id=None)
+    export_id, audience = export_to_new_audience(
+        console.services, sandbox, ad_account_id, "Mass removal", mobile_ad_id=None
+    )
     page.goto(console.page_url(f"/api/console/exports/{export_id}"))
     page.get_by_role("button", name="Run now").click()
     _wait_for_run(page)
@@ -515,9 +510,9 @@ def test_a_cross_site_form_cannot_make_the_session_write(
     console: LiveConsole, page: Page, sandbox: SnapSandbox, ad_account_id: str
 ) -> None:
     _write_export(console.services, range(5), "2026/11/28/0300")
-    connection_id = seed_connection(console.services, sandbox)
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="CSRF test")
-    export_id = seed_export(console.services, connection_id, audience, mobile_ad_id=None)
+    export_id, _ = export_to_new_audience(
+        console.services, sandbox, ad_account_id, "CSRF test", mobile_ad_id=None
+    )
     # Another origin's page (about:blank here) posting a form to the app, as an attacker's
     # site would: the browser sends it, with the session (locally: the LOCAL_DEV_ROLES admin).
     page.set_content(
@@ -541,9 +536,9 @@ def test_erasure_answers_by_hash_and_leaves_no_raw_value_in_the_page(
     console: LiveConsole, page: Page, sandbox: SnapSandbox, ad_account_id: str
 ) -> None:
     _write_export(console.services, range(3), "2026/11/28/0300")
-    connection_id = seed_connection(console.services, sandbox)
-    audience = sandbox.create_segment(ad_account_id=ad_account_id, name="Erasure")
-    seed_export(console.services, connection_id, audience, mobile_ad_id=None)
+    _, audience = export_to_new_audience(
+        console.services, sandbox, ad_account_id, "Erasure", mobile_ad_id=None
+    )
     sandbox.add_members(audience, [sha("person1@example.com")])
     page.goto(console.page_url("/api/console/erasure"))
     page.get_by_label("Email").fill("  Person1@Example.com ")
