@@ -128,7 +128,7 @@ def main() -> int:
         )
         wait_for(f"{api}/api/openapi.json")
 
-        step(f"writing a Customer Insights export: {PROFILES:,} profiles in {PARTS} partitions")
+        step(f"writing a Customer Insights export: {PROFILES:,} profiles in {PARTS} part files")
         writers, truth = generate(PROFILES, PARTS)
         container = BlobServiceClient.from_connection_string(storage).get_container_client(
             "customer-insights"
